@@ -1,0 +1,107 @@
+//! `bench`: throughput of illunare against DataFusion batch on the same rows, same run.
+//!
+//! `bench throughput --rows 10000000` runs generator → filter → group-by as a pipeline with 1
+//! and 2 workers, and DataFusion's batch query over the same rows (generated into memory
+//! first, generation not timed), prints rows/s for each and the ratio, and checks that both
+//! give the same answer. Absolute times on shared machines are noise; the ratio is the figure.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use datafusion::datasource::MemTable;
+use illunare_coord::oracle::canonical;
+use illunare_coord::{Pipeline, RunOptions};
+use illunare_dataflow::ClusterConfig;
+use illunare_types::batch_to_rows;
+
+#[derive(Parser)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// generator → filter → group-by vs DataFusion batch.
+    Throughput {
+        #[arg(long, default_value_t = 10_000_000)]
+        rows: u64,
+        #[arg(long, default_value = "1,2")]
+        workers: String,
+    },
+}
+
+const QUERY: &str = "SELECT merchant, count(*) AS n, sum(amount) AS total, max(amount) AS largest FROM tx WHERE amount > 20 GROUP BY merchant";
+
+fn registry() -> illunare_connector::Registry {
+    let mut r = illunare_connector::Registry::default();
+    r.add_source(Arc::new(illunare_source_generator::GeneratorConnector));
+    r
+}
+
+fn illunare_run(rows: u64, workers: usize) -> Result<(Duration, Vec<String>)> {
+    let text = format!(
+        "CREATE SOURCE tx (tx_id BIGINT, card_id VARCHAR, merchant VARCHAR, amount DOUBLE, ts TIMESTAMP) \
+         WITH (connector = 'generator', kind = 'transactions', rows = '{rows}', seed = '1');\n\
+         CREATE MATERIALIZED VIEW v AS {QUERY};"
+    );
+    let mut pipeline = Pipeline::load(&text, &registry()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let options = RunOptions { cluster: ClusterConfig { workers, ..Default::default() }, capture_all: false, commit_interval: Duration::from_secs(1) };
+    let start = Instant::now();
+    pipeline.start(&options).map_err(|e| anyhow::anyhow!("{e}"))?;
+    pipeline.close_tables();
+    while !pipeline.is_finished() {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let elapsed = start.elapsed();
+    let schema = pipeline.planner.catalog()["v"].schema.clone();
+    let rows = pipeline.final_rows("v").context("view v not captured")?;
+    pipeline.join().map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok((elapsed, canonical(&rows, &schema)))
+}
+
+async fn datafusion_run(rows: u64) -> Result<(Duration, Vec<String>)> {
+    let batches: Vec<_> = illunare_source_generator::generate_batches("transactions", rows, 1, 8192)?.collect::<Result<_, _>>()?;
+    let schema = batches.first().map(|b| b.schema()).context("no rows")?;
+    let mut config = datafusion::prelude::SessionConfig::new();
+    config.options_mut().execution.target_partitions = 2;
+    let ctx = datafusion::prelude::SessionContext::new_with_config(config);
+    let partitions: Vec<Vec<_>> = batches.chunks(batches.len().div_ceil(2).max(1)).map(|c| c.to_vec()).collect();
+    ctx.register_table("tx", Arc::new(MemTable::try_new(schema, partitions)?))?;
+    let start = Instant::now();
+    let result = ctx.sql(QUERY).await?.collect().await?;
+    let elapsed = start.elapsed();
+    let mut out = Vec::new();
+    for b in &result {
+        out.extend(batch_to_rows(b)?);
+    }
+    let schema = result.first().map(|b| b.schema()).context("no result")?;
+    Ok((elapsed, canonical(&out, &schema)))
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Throughput { rows, workers } => {
+            let rt = tokio::runtime::Runtime::new()?;
+            let (df_time, df_rows) = rt.block_on(datafusion_run(rows))?;
+            let df_rate = rows as f64 / df_time.as_secs_f64();
+            println!("query: {QUERY}");
+            println!("DataFusion batch (2 partitions, in-memory): {rows} rows in {:.3}s = {:.2} M rows/s", df_time.as_secs_f64(), df_rate / 1e6);
+            for w in workers.split(',').filter_map(|w| w.trim().parse::<usize>().ok()) {
+                let (t, ours) = illunare_run(rows, w)?;
+                let rate = rows as f64 / t.as_secs_f64();
+                let same = if ours == df_rows { "same answer" } else { "DIFFERENT ANSWER" };
+                println!(
+                    "illunare, {w} worker(s) (generation included): {rows} rows in {:.3}s = {:.2} M rows/s; DataFusion/illunare time ratio {:.2}x; {same}",
+                    t.as_secs_f64(),
+                    rate / 1e6,
+                    t.as_secs_f64() / df_time.as_secs_f64()
+                );
+            }
+        }
+    }
+    Ok(())
+}

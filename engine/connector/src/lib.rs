@@ -1,0 +1,174 @@
+//! The contract between the engine and its connectors.
+//!
+//! ```text
+//!   CREATE SOURCE … WITH (connector = 'x', …)          CREATE SINK … WITH (connector = 'y', …)
+//!            │ SourceSpec                                        │ SinkSpec
+//!            ▼                                                   ▼
+//!   SourceConnector::create ─► Source                    SinkConnector::create ─► Sink
+//!            │ splits() — deterministic list of work units       ▲ commit(updates up to a frontier)
+//!            ▼ open(split, resume position)                      │
+//!   SplitReader::next() ─► SourceChunk { Arrow batch, errors, position }
+//! ```
+//!
+//! Connectors know nothing of timely: a source yields Arrow batches plus the records it could
+//! not decode (never dropped: they become the `<source>_errors` relation) and a resumable
+//! position; the dataflow assigns splits to workers (`split index % total workers`), so the
+//! same data arrives whatever the worker or process count. A sink receives consolidated
+//! updates whose times the frontier has passed, in time order, and commits them atomically.
+
+mod options;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+pub use illunare_types::{Diff, ErrorRecord, Row, Time};
+pub use options::{Options, parse_duration};
+
+/// Errors from connectors. Messages are meant for the pipeline author.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectorError {
+    #[error("option '{key}' {message}")]
+    Option { key: String, message: String },
+    #[error("unknown connector '{0}'")]
+    UnknownConnector(String),
+    #[error("{0}")]
+    Schema(String),
+    #[error("{context}: {source}")]
+    Io { context: String, source: std::io::Error },
+    #[error(transparent)]
+    Arrow(#[from] arrow::error::ArrowError),
+    #[error(transparent)]
+    Type(#[from] illunare_types::TypeError),
+    #[error("{0}")]
+    Other(String),
+}
+
+impl ConnectorError {
+    pub fn option(key: &str, message: impl Into<String>) -> Self {
+        ConnectorError::Option { key: key.to_string(), message: message.into() }
+    }
+
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        ConnectorError::Io { context: context.into(), source }
+    }
+}
+
+/// Everything a source connector is told by `CREATE SOURCE`.
+#[derive(Clone, Debug)]
+pub struct SourceSpec {
+    /// The relation name.
+    pub name: String,
+    /// The declared columns (the connector must produce exactly these).
+    pub schema: SchemaRef,
+    pub options: Options,
+}
+
+/// A unit of work of a source (a generator range, a file, a Kafka partition, a device).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Split {
+    pub id: String,
+}
+
+/// A resumable position inside a split, opaque to the engine (offset, row number, …).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Default)]
+pub struct Position(pub String);
+
+/// What a reader delivers: decoded rows, the records it could not decode, and where it is now.
+#[derive(Debug)]
+pub struct SourceChunk {
+    pub batch: RecordBatch,
+    pub errors: Vec<ErrorRecord>,
+    pub position: Position,
+}
+
+pub trait SourceConnector: Send + Sync {
+    fn name(&self) -> &'static str;
+    /// Validates the spec (options, declared columns) and builds the source. Called by
+    /// `check` too, so it must not read data or contact servers.
+    fn create(&self, spec: &SourceSpec) -> Result<Arc<dyn Source>, ConnectorError>;
+}
+
+pub trait Source: Send + Sync {
+    fn schema(&self) -> SchemaRef;
+    /// Whether every split ends by itself (files, generators with `rows`).
+    fn bounded(&self) -> bool;
+    /// The units of work. Must be the same list in every process for the same spec.
+    fn splits(&self) -> Result<Vec<Split>, ConnectorError>;
+    /// A reader for `split`, continuing after `resume` when given.
+    fn open(&self, split: &Split, resume: Option<&Position>) -> Result<Box<dyn SplitReader>, ConnectorError>;
+}
+
+#[async_trait::async_trait]
+pub trait SplitReader: Send {
+    /// The next chunk, `Ok(None)` once a bounded split is exhausted. An `Err` is a failure of
+    /// the transport (not of one record); the engine reports it and retries with backoff.
+    async fn next(&mut self) -> Result<Option<SourceChunk>, ConnectorError>;
+}
+
+/// Everything a sink connector is told by `CREATE SINK`.
+#[derive(Clone, Debug)]
+pub struct SinkSpec {
+    pub name: String,
+    /// The relation the sink reads.
+    pub from: String,
+    pub schema: SchemaRef,
+    pub options: Options,
+}
+
+pub trait SinkConnector: Send + Sync {
+    fn name(&self) -> &'static str;
+    /// Validates the spec. Must not write anything yet.
+    fn create(&self, spec: &SinkSpec) -> Result<Box<dyn Sink>, ConnectorError>;
+}
+
+pub trait Sink: Send {
+    /// Applies consolidated `updates` (sorted by time; every time is before `frontier`) and
+    /// makes them durable. `frontier = None` means the input has ended.
+    fn commit(&mut self, updates: &[(Row, Time, Diff)], frontier: Option<Time>) -> Result<(), ConnectorError>;
+}
+
+/// The connectors a binary was built with, by name.
+#[derive(Default, Clone)]
+pub struct Registry {
+    sources: BTreeMap<&'static str, Arc<dyn SourceConnector>>,
+    sinks: BTreeMap<&'static str, Arc<dyn SinkConnector>>,
+}
+
+impl Registry {
+    pub fn add_source(&mut self, c: Arc<dyn SourceConnector>) -> &mut Self {
+        self.sources.insert(c.name(), c);
+        self
+    }
+
+    pub fn add_sink(&mut self, c: Arc<dyn SinkConnector>) -> &mut Self {
+        self.sinks.insert(c.name(), c);
+        self
+    }
+
+    pub fn source(&self, name: &str) -> Result<Arc<dyn SourceConnector>, ConnectorError> {
+        self.sources.get(name).cloned().ok_or_else(|| {
+            let known: Vec<_> = self.sources.keys().copied().collect();
+            ConnectorError::Other(format!("unknown source connector '{name}' (known: {})", known.join(", ")))
+        })
+    }
+
+    pub fn sink(&self, name: &str) -> Result<Arc<dyn SinkConnector>, ConnectorError> {
+        self.sinks.get(name).cloned().ok_or_else(|| {
+            let known: Vec<_> = self.sinks.keys().copied().collect();
+            ConnectorError::Other(format!("unknown sink connector '{name}' (known: {})", known.join(", ")))
+        })
+    }
+}
+
+/// Checks that a connector produced exactly the declared columns (by name and type).
+pub fn check_batch_schema(declared: &SchemaRef, batch: &RecordBatch) -> Result<(), ConnectorError> {
+    let got = batch.schema();
+    if got.fields().len() != declared.fields().len()
+        || got.fields().iter().zip(declared.fields()).any(|(a, b)| a.data_type() != b.data_type())
+    {
+        return Err(ConnectorError::Schema(format!("connector produced columns {got:?}, declared {declared:?}")));
+    }
+    Ok(())
+}

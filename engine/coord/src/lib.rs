@@ -1,0 +1,260 @@
+//! The coordinator: turns a planned pipeline into a running dataflow and drives it.
+//!
+//! ```text
+//!  pipeline text ─► illunare_sql (statements, catalog) ─► Pipeline::load   (= `check`)
+//!                                                              │ connectors validated
+//!  Pipeline::start ─► DataflowSpec ─► illunare_dataflow::Runtime (timely workers)
+//!        │ DML in file order: executed against table snapshots (DataFusion) → row changes
+//!        └─► Runtime::update_table at increasing timestamps ─► views ─► sinks / snapshots
+//! ```
+//! The coordinator owns the tables' current contents (DML needs them to evaluate WHERE and
+//! SET, and to enforce primary keys) and the clock for table changes.
+
+pub mod oracle;
+mod tables;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use illunare_connector::{ConnectorError, Options, Registry, SinkSpec, Source, SourceSpec};
+use illunare_dataflow::{ClusterConfig, DataflowSpec, Runtime, SinkRuntimeSpec, SnapshotState, TableSpec};
+use illunare_sql::{Location, Planner, SqlError, Statement, plan_pipeline};
+use illunare_types::{Row, Time};
+
+pub use tables::Tables;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CoordError {
+    #[error(transparent)]
+    Sql(#[from] SqlError),
+    #[error("{0}")]
+    Runtime(String),
+}
+
+impl CoordError {
+    /// Renders the error for a person, with the source line for SQL errors.
+    pub fn render(&self, file: &str, text: &str) -> String {
+        match self {
+            CoordError::Sql(e) => e.render(file, text),
+            CoordError::Runtime(m) => format!("{file}: error: {m}"),
+        }
+    }
+}
+
+fn connector_error(what: &str, name: &str, at: Location, e: ConnectorError) -> SqlError {
+    SqlError::new(at, format!("{what} '{name}': {e}"))
+}
+
+/// How to run a pipeline.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    pub cluster: ClusterConfig,
+    /// Keep every view's contents in memory (tests, oracle); otherwise only materialized views.
+    pub capture_all: bool,
+    /// Minimum time between two commits of a sink.
+    pub commit_interval: Duration,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions { cluster: ClusterConfig::default(), capture_all: false, commit_interval: Duration::from_millis(500) }
+    }
+}
+
+/// A pipeline: its statements, the connectors they use, and (once started) the dataflow.
+pub struct Pipeline {
+    pub statements: Vec<Statement>,
+    pub planner: Planner,
+    pub(crate) sources: BTreeMap<String, Arc<dyn Source>>,
+    registry: Registry,
+    pub tables: Tables,
+    runtime: Option<Runtime>,
+}
+
+impl Pipeline {
+    /// Parses, plans and validates a pipeline (what `illunare check` does). Nothing runs.
+    pub fn load(text: &str, registry: &Registry) -> Result<Pipeline, CoordError> {
+        let (planner, statements) = plan_pipeline(text)?;
+        Pipeline::new(planner, statements, registry)
+    }
+
+    /// A pipeline from already planned statements (their connectors are validated here).
+    pub fn new(planner: Planner, statements: Vec<Statement>, registry: &Registry) -> Result<Pipeline, CoordError> {
+        let mut sources = BTreeMap::new();
+        let mut tables = Tables::default();
+        for stmt in &statements {
+            match stmt {
+                Statement::CreateSource(def) => {
+                    let connector = def.connector().unwrap_or_default();
+                    let factory = registry.source(connector).map_err(|e| connector_error("source", &def.name, def.location, e))?;
+                    let spec = SourceSpec { name: def.name.clone(), schema: def.schema.clone(), options: Options::new(def.options.clone()) };
+                    let source = factory.create(&spec).map_err(|e| connector_error("source", &def.name, def.location, e))?;
+                    sources.insert(def.name.clone(), source);
+                }
+                Statement::CreateSink(def) => {
+                    let connector = def.connector().unwrap_or_default();
+                    let factory = registry.sink(connector).map_err(|e| connector_error("sink", &def.name, def.location, e))?;
+                    factory.create(&sink_spec(def)).map_err(|e| connector_error("sink", &def.name, def.location, e))?;
+                }
+                Statement::CreateTable(def) => tables.define(def.clone()),
+                _ => {}
+            }
+        }
+        Ok(Pipeline { statements, planner, sources, registry: registry.clone(), tables, runtime: None })
+    }
+
+    /// Whether every source ends by itself.
+    pub fn bounded(&self) -> bool {
+        self.sources.values().all(|s| s.bounded())
+    }
+
+    /// Names of the views, in definition order.
+    pub fn views(&self) -> Vec<String> {
+        self.statements
+            .iter()
+            .filter_map(|s| match s {
+                Statement::CreateView(v) => Some(v.name.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Builds the dataflow and starts it; then applies the file's DML in order.
+    pub fn start(&mut self, options: &RunOptions) -> Result<(), CoordError> {
+        let mut spec = DataflowSpec::default();
+        for stmt in &self.statements {
+            match stmt {
+                Statement::CreateSource(def) => {
+                    if let Some(source) = self.sources.get(&def.name) {
+                        spec.sources.push((def.name.clone(), source.clone()));
+                    }
+                }
+                Statement::CreateTable(def) => spec.tables.push(TableSpec { name: def.name.clone(), schema: def.schema.clone() }),
+                Statement::CreateView(def) => {
+                    spec.views.push((def.name.clone(), def.plan.clone()));
+                    if options.capture_all || def.materialized {
+                        spec.captures.push(def.name.clone());
+                        spec.captures.push(illunare_types::errors_name(&def.name));
+                    }
+                }
+                Statement::CreateSink(def) => {
+                    let registry = self.registry.clone();
+                    let sink_spec = sink_spec(def);
+                    let connector = def.connector().unwrap_or_default().to_string();
+                    spec.sinks.push(SinkRuntimeSpec {
+                        name: def.name.clone(),
+                        from: def.from.clone(),
+                        factory: Arc::new(move || registry.sink(&connector)?.create(&sink_spec)),
+                        commit_interval: options.commit_interval,
+                    });
+                }
+                Statement::Dml(_) => {}
+            }
+        }
+        if options.capture_all {
+            for name in self.sources.keys() {
+                spec.captures.push(illunare_types::errors_name(name));
+            }
+            for name in self.tables.names() {
+                spec.captures.push(name);
+            }
+        }
+        let runtime = Runtime::start(spec, &options.cluster).map_err(CoordError::Runtime)?;
+        self.runtime = Some(runtime);
+        let dml: Vec<_> = self
+            .statements
+            .iter()
+            .filter_map(|s| match s {
+                Statement::Dml(d) => Some(d.clone()),
+                _ => None,
+            })
+            .collect();
+        for d in dml {
+            self.execute_dml(&d)?;
+        }
+        Ok(())
+    }
+
+    /// Executes one DML statement; returns the time its changes carry.
+    pub fn execute_dml(&mut self, dml: &illunare_sql::DmlDef) -> Result<Time, CoordError> {
+        let changes = self.tables.apply(dml)?;
+        let runtime = self.runtime.as_mut().ok_or_else(|| CoordError::Runtime("pipeline is not running".into()))?;
+        Ok(runtime.update_table(&dml.table, changes))
+    }
+
+    /// Executes DML given as SQL text (tests, API).
+    pub fn execute_sql(&mut self, sql: &str) -> Result<Time, CoordError> {
+        let parsed = illunare_sql::parse_pipeline(sql)?;
+        let mut last = 0;
+        for p in parsed {
+            match self.planner.plan(&p)? {
+                Statement::Dml(d) => last = self.execute_dml(&d)?,
+                _ => return Err(CoordError::Runtime("only INSERT, UPDATE and DELETE can run on a started pipeline".into())),
+            }
+        }
+        Ok(last)
+    }
+
+    pub fn runtime(&self) -> Option<&Runtime> {
+        self.runtime.as_ref()
+    }
+
+    /// Moves table time forward (so views over tables and sources progress); returns the
+    /// new time: once a view is complete through `time - 1`, it reflects every earlier change.
+    pub fn tick(&mut self) -> Time {
+        self.runtime.as_mut().map(|r| r.advance_tables()).unwrap_or(0)
+    }
+
+    /// The contents of captured relation `name` once everything before `time` is in.
+    pub fn snapshot_at(&self, name: &str, time: Time, timeout: Duration) -> Result<SnapshotState, CoordError> {
+        let runtime = self.runtime.as_ref().ok_or_else(|| CoordError::Runtime("pipeline is not running".into()))?;
+        runtime.wait_for(name, time, timeout).map_err(CoordError::Runtime)
+    }
+
+    /// No more DML: a pipeline over bounded sources then finishes by itself.
+    pub fn close_tables(&self) {
+        if let Some(r) = &self.runtime {
+            r.close_tables();
+        }
+    }
+
+    pub fn stop(&self) {
+        if let Some(r) = &self.runtime {
+            r.stop();
+        }
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.runtime.as_ref().is_none_or(|r| r.is_finished())
+    }
+
+    /// Waits for the run to end (bounded sources exhausted and tables closed, or stopped).
+    pub fn join(&mut self) -> Result<(), CoordError> {
+        match self.runtime.take() {
+            Some(r) => r.join().map_err(CoordError::Runtime),
+            None => Ok(()),
+        }
+    }
+
+    /// The final contents of a captured relation (after `join`, or at any time: as of now).
+    pub fn final_rows(&self, name: &str) -> Option<Vec<Row>> {
+        let runtime = self.runtime.as_ref()?;
+        let state = runtime.snapshots.get(name)?.lock().ok()?;
+        Some(state.rows())
+    }
+
+    /// Source counters (rows read, errors, retries) by source name.
+    pub fn source_metrics(&self) -> Vec<(String, Arc<illunare_dataflow::SourceMetrics>)> {
+        self.runtime.as_ref().map(|r| r.source_metrics.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default()
+    }
+
+    /// Snapshot handles of captured relations.
+    pub fn snapshots(&self) -> Vec<(String, illunare_dataflow::SnapshotHandle)> {
+        self.runtime.as_ref().map(|r| r.snapshots.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default()
+    }
+}
+
+fn sink_spec(def: &illunare_sql::SinkDef) -> SinkSpec {
+    SinkSpec { name: def.name.clone(), from: def.from.clone(), schema: def.schema.clone(), options: Options::new(def.options.clone()) }
+}

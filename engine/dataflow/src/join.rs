@@ -1,0 +1,111 @@
+//! Joins: inner, outer, semi and anti (incl. `NOT IN`'s null-aware anti join), incremental
+//! under insertions and retractions.
+//!
+//! ```text
+//!  left ─key_by─┐
+//!               join ─► pairs (l ++ r) ─residual filter─► matched pairs ─────────────► inner
+//!  right ─key_by┘                                 │ distinct left/right parts
+//!                                                 ▼
+//!                      left − left⋉matched  (padded with NULLs) ──────────────────────► outer
+//! ```
+//! Rows with a NULL key never match (SQL equality), so they fall into the unmatched side of
+//! outer and anti joins, as in any SQL database.
+
+use arrow::datatypes::SchemaRef;
+use differential_dataflow::VecCollection;
+use illunare_plan::{Expr, JoinKind};
+use illunare_types::{Diff, Row, Time};
+
+use crate::keyed::key_by;
+use crate::mfp::{Step, render_chain};
+use crate::{Coll, Rendered};
+
+pub struct JoinSpec {
+    pub kind: JoinKind,
+    pub left_keys: Vec<Expr>,
+    pub right_keys: Vec<Expr>,
+    pub residual: Option<Expr>,
+    pub nulls_equal: bool,
+    pub left_schema: SchemaRef,
+    pub right_schema: SchemaRef,
+    /// Schema of `left ++ right` (what the residual sees).
+    pub pair_schema: SchemaRef,
+}
+
+/// The rows of `all` that occur in the set `present` (each with its own multiplicity).
+fn rows_in<'s>(all: Coll<'s>, present: Coll<'s>) -> Coll<'s> {
+    all.map(|r| (r, ())).semijoin(present).map(|(r, ())| r)
+}
+
+/// Keeps `coll` only while `flag` (a collection of `()`) is non-empty.
+fn gate<'s>(coll: Coll<'s>, flag: VecCollection<'s, Time, (), Diff>) -> Coll<'s> {
+    coll.map(|r| ((), r)).semijoin(flag).map(|((), r)| r)
+}
+
+pub fn render_join<'s>(left: Coll<'s>, right: Coll<'s>, spec: JoinSpec, relation: &str) -> Rendered<'s> {
+    let wl = spec.left_schema.fields().len();
+    let wr = spec.right_schema.fields().len();
+    let drop_nulls = !spec.nulls_equal;
+    let (lk, lerr) = key_by(left.clone(), spec.left_keys.clone(), spec.left_schema.clone(), false, relation);
+    let (rk, rerr) = key_by(right.clone(), spec.right_keys.clone(), spec.right_schema.clone(), false, relation);
+    let mut errors = lerr.concat(rerr);
+    let lk_match = lk.clone().filter(move |(k, _): &(Row, Row)| !(drop_nulls && k.has_null()));
+    let rk_match = rk.clone().filter(move |(k, _): &(Row, Row)| !(drop_nulls && k.has_null()));
+
+    let semi_like = matches!(spec.kind, JoinKind::LeftSemi | JoinKind::LeftAnti { .. });
+    // Left rows that have at least one match, with their own multiplicity.
+    let matched_left = |pairs: Option<Coll<'s>>| -> Coll<'s> {
+        match pairs {
+            Some(pairs) => rows_in(left.clone(), pairs.map(move |r| Row(r.0[..wl].to_vec())).distinct()),
+            None => lk_match.clone().semijoin(rk_match.clone().map(|(k, _)| k).distinct()).map(|(_, r)| r),
+        }
+    };
+    let pairs = if semi_like && spec.residual.is_none() {
+        None
+    } else {
+        let joined = lk_match.clone().join_map(rk_match.clone(), |_k, l, r| l.concat(r));
+        Some(match &spec.residual {
+            None => joined,
+            Some(residual) => {
+                let filtered = render_chain(joined, vec![Step::Filter { predicate: residual.clone(), input: spec.pair_schema.clone() }], relation);
+                errors = errors.concat(filtered.err);
+                filtered.ok
+            }
+        })
+    };
+
+    let ok = match spec.kind {
+        JoinKind::Inner => pairs.expect("inner joins compute pairs"),
+        JoinKind::LeftOuter | JoinKind::RightOuter | JoinKind::FullOuter => {
+            let pairs = pairs.expect("outer joins compute pairs");
+            let mut out = pairs.clone();
+            if matches!(spec.kind, JoinKind::LeftOuter | JoinKind::FullOuter) {
+                let matched = rows_in(left.clone(), pairs.clone().map(move |r| Row(r.0[..wl].to_vec())).distinct());
+                let unmatched = left.clone().concat(matched.negate());
+                out = out.concat(unmatched.map(move |r| r.pad_nulls(wr)));
+            }
+            if matches!(spec.kind, JoinKind::RightOuter | JoinKind::FullOuter) {
+                let matched = rows_in(right.clone(), pairs.map(move |r| Row(r.0[wl..].to_vec())).distinct());
+                let unmatched = right.clone().concat(matched.negate());
+                out = out.concat(unmatched.map(move |r| Row::nulls_then(wl, &r)));
+            }
+            out
+        }
+        JoinKind::LeftSemi => matched_left(pairs),
+        JoinKind::LeftAnti { null_aware } => {
+            let basic = left.clone().concat(matched_left(pairs).negate());
+            if !null_aware {
+                basic
+            } else {
+                // NOT IN: a NULL left key is unknown (excluded) unless the subquery is empty;
+                // a NULL in the subquery makes every comparison unknown (nothing passes).
+                let right_nonempty = right.map(|_| ()).distinct();
+                let right_has_null = rk.filter(|(k, _)| k.has_null()).map(|_| ()).distinct();
+                let left_null = lk.filter(|(k, _)| k.has_null()).map(|(_, r)| r);
+                let without_null_left = basic.concat(gate(left_null, right_nonempty).negate());
+                without_null_left.clone().concat(gate(without_null_left, right_has_null).negate())
+            }
+        }
+    };
+    Rendered { ok, err: errors }
+}

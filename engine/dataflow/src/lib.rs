@@ -1,0 +1,63 @@
+//! Renders plan IR into timely/differential dataflow and runs it.
+//!
+//! ```text
+//!  DataflowSpec { sources, tables, views (IR), sinks, captures }
+//!        │ Runtime::start — one timely worker per thread/process
+//!        ▼
+//!  source ops ─► map/filter chains ─► join / reduce / top-k / distinct / union ─► sink ops
+//!  table inputs ┘            (every relation: rows + a parallel collection of error rows)
+//! ```
+//! Every relation renders to [`Rendered`]: its rows and its errors (rows of
+//! `illunare_types::error_schema`). Operators live one per file; all are instantiated over the
+//! single record type [`Row`] and diff type [`Diff`] so differential's generics compile once.
+
+pub mod accum;
+pub mod join;
+pub mod keyed;
+pub mod mfp;
+pub mod reduce;
+pub mod render;
+pub mod runtime;
+pub mod sink;
+pub mod source;
+pub mod topk;
+
+use differential_dataflow::{AsCollection, VecCollection};
+use illunare_types::{Datum, Diff, Row, Time};
+use timely::dataflow::operators::ToStream;
+
+pub use runtime::{ClusterConfig, DataflowSpec, Runtime, SinkRuntimeSpec, SnapshotHandle, SnapshotState, TableSpec};
+pub use source::SourceMetrics;
+
+/// A collection of rows in the dataflow.
+pub type Coll<'s> = VecCollection<'s, Time, Row, Diff>;
+
+/// A rendered relation: its rows and the error rows its evaluation produced.
+#[derive(Clone)]
+pub struct Rendered<'s> {
+    pub ok: Coll<'s>,
+    pub err: Coll<'s>,
+}
+
+/// A row that failed to evaluate: the message and a rendering of the input.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub message: String,
+    pub raw: String,
+}
+
+/// An error row (`error`, `raw`, `position`) for relation `relation`.
+pub fn error_row(relation: &str, failure: Failure) -> Row {
+    Row(vec![Datum::str(&failure.message), Datum::str(&failure.raw), Datum::str(relation)])
+}
+
+/// A constant collection: `rows` at time 0 (only worker 0 holds them).
+pub fn constant<'s>(scope: timely::dataflow::Scope<'s, Time>, rows: Vec<Row>) -> Coll<'s> {
+    let rows = if scope.index() == 0 { rows } else { Vec::new() };
+    rows.into_iter().map(|r| (r, 0 as Time, 1 as Diff)).to_stream(scope).as_collection()
+}
+
+/// Wall-clock milliseconds since the Unix epoch.
+pub fn now_ms() -> Time {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as Time).unwrap_or(0)
+}

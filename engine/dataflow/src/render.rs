@@ -1,0 +1,87 @@
+//! Plan IR → collections. Walks the plan tree and calls one operator file per node kind.
+
+use std::collections::HashMap;
+
+use illunare_plan::{Node, Plan};
+use illunare_types::Time;
+
+use crate::join::{JoinSpec, render_join};
+use crate::keyed::EmptyCollection;
+use crate::mfp::{Step, render_chain};
+use crate::reduce::render_reduce;
+use crate::topk::{TopKSpec, render_topk};
+use crate::{Rendered, constant};
+
+/// The relations rendered so far in a dataflow, by catalog name.
+pub type Context<'s> = HashMap<String, Rendered<'s>>;
+
+/// Renders `plan` for relation `relation` (the name errors are attributed to).
+pub fn render_plan<'s>(scope: timely::dataflow::Scope<'s, Time>, plan: &Plan, ctx: &Context<'s>, relation: &str) -> Result<Rendered<'s>, String> {
+    let empty = || scope.empty_collection();
+    Ok(match &plan.node {
+        Node::Get { name } => {
+            let input = ctx.get(name).ok_or_else(|| format!("relation '{name}' is not rendered in this dataflow"))?;
+            Rendered { ok: input.ok.clone(), err: empty() }
+        }
+        Node::Constant { rows } => Rendered { ok: constant(scope, rows.clone()), err: empty() },
+        Node::Map { .. } | Node::Filter { .. } => {
+            // Fuse the whole chain of maps and filters into one vectorised operator.
+            let mut steps = Vec::new();
+            let mut current = plan;
+            loop {
+                match &current.node {
+                    Node::Map { input, exprs } => steps.push(Step::Map { exprs: exprs.clone(), input: input.schema.clone() }),
+                    Node::Filter { input, predicate } => steps.push(Step::Filter { predicate: predicate.clone(), input: input.schema.clone() }),
+                    _ => break,
+                }
+                current = current.inputs()[0];
+            }
+            steps.reverse();
+            let base = render_plan(scope, current, ctx, relation)?;
+            let chained = render_chain(base.ok, steps, relation);
+            Rendered { ok: chained.ok, err: base.err.concat(chained.err) }
+        }
+        Node::Join { left, right, kind, left_keys, right_keys, residual, nulls_equal } => {
+            let l = render_plan(scope, left, ctx, relation)?;
+            let r = render_plan(scope, right, ctx, relation)?;
+            let mut pair_fields: Vec<_> = left.schema.fields().iter().cloned().collect();
+            pair_fields.extend(right.schema.fields().iter().cloned());
+            let spec = JoinSpec {
+                kind: *kind,
+                left_keys: left_keys.clone(),
+                right_keys: right_keys.clone(),
+                residual: residual.clone(),
+                nulls_equal: *nulls_equal,
+                left_schema: left.schema.clone(),
+                right_schema: right.schema.clone(),
+                pair_schema: std::sync::Arc::new(arrow::datatypes::Schema::new(pair_fields)),
+            };
+            let joined = render_join(l.ok, r.ok, spec, relation);
+            Rendered { ok: joined.ok, err: l.err.concat(r.err).concat(joined.err) }
+        }
+        Node::Reduce { input, group_keys, aggregates } => {
+            let i = render_plan(scope, input, ctx, relation)?;
+            let reduced = render_reduce(i.ok, group_keys.clone(), aggregates.clone(), input.schema.clone(), relation);
+            Rendered { ok: reduced.ok, err: i.err.concat(reduced.err) }
+        }
+        Node::Distinct { input } => {
+            let i = render_plan(scope, input, ctx, relation)?;
+            Rendered { ok: i.ok.distinct(), err: i.err }
+        }
+        Node::Union { inputs } => {
+            let mut ok = empty();
+            let mut err = empty();
+            for input in inputs {
+                let i = render_plan(scope, input, ctx, relation)?;
+                ok = ok.concat(i.ok);
+                err = err.concat(i.err);
+            }
+            Rendered { ok, err }
+        }
+        Node::TopK { input, partition, order, offset, limit, numbering } => {
+            let i = render_plan(scope, input, ctx, relation)?;
+            let spec = TopKSpec { partition: partition.clone(), order: order.clone(), offset: *offset, limit: *limit, numbering: *numbering };
+            Rendered { ok: render_topk(i.ok, spec), err: i.err }
+        }
+    })
+}

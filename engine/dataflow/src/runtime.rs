@@ -1,0 +1,332 @@
+//! Running a dataflow: timely workers (threads, and processes in cluster mode), the command
+//! channel that feeds table changes in, and the stop switch.
+//!
+//! Every worker builds the same dataflow from the shared [`DataflowSpec`]. Table changes are
+//! commands with a timestamp chosen by the caller: worker 0 inserts the rows, every worker
+//! advances its table inputs, so the frontier moves everywhere. Sinks and snapshots live on
+//! worker 0 (data is exchanged there). A pipeline ends when all sources are exhausted and the
+//! tables are closed; `stop()` makes sources finish early so sinks flush and the run ends cleanly.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use arrow::datatypes::SchemaRef;
+use crossbeam_channel::{Receiver, Sender};
+use differential_dataflow::input::{Input, InputSession};
+use illunare_connector::{ConnectorError, Sink, Source};
+use illunare_plan::Plan;
+use illunare_types::{Diff, Row, Time, errors_name};
+use timely::CommunicationConfig;
+use timely::dataflow::ProbeHandle;
+
+use crate::keyed::EmptyCollection;
+use crate::render::{Context, render_plan};
+use crate::sink::{SnapshotSink, render_sink};
+use crate::source::{SourceContext, SourceMetrics, render_source};
+use crate::Rendered;
+pub use crate::sink::{SnapshotHandle, SnapshotState};
+
+pub struct TableSpec {
+    pub name: String,
+    pub schema: SchemaRef,
+}
+
+type SinkFactory = Arc<dyn Fn() -> Result<Box<dyn Sink>, ConnectorError> + Send + Sync>;
+
+pub struct SinkRuntimeSpec {
+    pub name: String,
+    pub from: String,
+    /// Builds the sink on worker 0.
+    pub factory: SinkFactory,
+    pub commit_interval: Duration,
+}
+
+/// Everything one dataflow contains, in dependency order.
+#[derive(Default)]
+pub struct DataflowSpec {
+    pub sources: Vec<(String, Arc<dyn Source>)>,
+    pub tables: Vec<TableSpec>,
+    pub views: Vec<(String, Plan)>,
+    pub sinks: Vec<SinkRuntimeSpec>,
+    /// Relations whose contents are kept in memory on worker 0.
+    pub captures: Vec<String>,
+}
+
+/// Where the workers run.
+#[derive(Clone, Debug)]
+pub struct ClusterConfig {
+    pub workers: usize,
+    pub processes: usize,
+    pub process_index: usize,
+    /// `host:port` of every process (cluster mode only).
+    pub hosts: Vec<String>,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig { workers: 1, processes: 1, process_index: 0, hosts: vec![] }
+    }
+}
+
+enum Command {
+    /// Apply `updates` to `table` at `time` (data only on worker 0; all advance).
+    Update { table: String, time: Time, updates: Vec<(Row, Diff)> },
+    /// Advance all table inputs to `time`.
+    Advance(Time),
+    /// No more table changes.
+    CloseTables,
+}
+
+/// A running dataflow.
+pub struct Runtime {
+    senders: Vec<Sender<Command>>,
+    guards: Option<timely::communication::WorkerGuards<Result<(), String>>>,
+    stop: Arc<AtomicBool>,
+    pub snapshots: HashMap<String, SnapshotHandle>,
+    pub source_metrics: HashMap<String, Arc<SourceMetrics>>,
+    _tokio: Option<tokio::runtime::Runtime>,
+    last_time: Time,
+}
+
+impl Runtime {
+    pub fn start(spec: DataflowSpec, cluster: &ClusterConfig) -> Result<Runtime, String> {
+        let workers = cluster.workers.max(1);
+        let communication = if cluster.processes > 1 {
+            if cluster.hosts.len() != cluster.processes {
+                return Err(format!("{} processes need {} hosts, got {}", cluster.processes, cluster.processes, cluster.hosts.len()));
+            }
+            CommunicationConfig::Cluster {
+                threads: workers,
+                process: cluster.process_index,
+                addresses: cluster.hosts.clone(),
+                report: false,
+                zerocopy: false,
+            }
+        } else if workers > 1 {
+            CommunicationConfig::Process(workers)
+        } else {
+            CommunicationConfig::Thread
+        };
+        let config = timely::Config { communication, worker: timely::WorkerConfig::default() };
+
+        let tokio = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("illunare-io")
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start I/O runtime: {e}"))?;
+        let handle = tokio.handle().clone();
+        let stop = Arc::new(AtomicBool::new(false));
+        let snapshots: HashMap<String, SnapshotHandle> =
+            spec.captures.iter().map(|n| (n.clone(), Arc::new(Mutex::new(SnapshotState::default())))).collect();
+        let source_metrics: HashMap<String, Arc<SourceMetrics>> =
+            spec.sources.iter().map(|(n, _)| (n.clone(), Arc::new(SourceMetrics::default()))).collect();
+
+        let mut senders = Vec::new();
+        let mut receivers = Vec::new();
+        for _ in 0..workers {
+            let (tx, rx) = crossbeam_channel::unbounded();
+            senders.push(tx);
+            receivers.push(Some(rx));
+        }
+        let receivers = Arc::new(Mutex::new(receivers));
+        let shared = Arc::new(Shared { spec, snapshots: snapshots.clone(), metrics: source_metrics.clone(), stop: stop.clone(), io: handle });
+        let first_index = cluster.process_index * workers;
+        let guards = timely::execute(config, move |worker| {
+            let local = worker.index() - first_index;
+            let rx = receivers.lock().map_err(|_| "poisoned".to_string())?[local].take().ok_or("worker started twice")?;
+            run_worker(worker, &shared, rx)
+        })?;
+        Ok(Runtime { senders, guards: Some(guards), stop, snapshots, source_metrics, _tokio: Some(tokio), last_time: 0 })
+    }
+
+    /// A timestamp for the next table change: now, and after every earlier one.
+    pub fn next_time(&mut self) -> Time {
+        self.last_time = crate::now_ms().max(self.last_time + 1);
+        self.last_time
+    }
+
+    /// Applies `updates` to `table` at a fresh timestamp, which is returned.
+    pub fn update_table(&mut self, table: &str, updates: Vec<(Row, Diff)>) -> Time {
+        let time = self.next_time();
+        for (i, s) in self.senders.iter().enumerate() {
+            let updates = if i == 0 { updates.clone() } else { Vec::new() };
+            let _ = s.send(Command::Update { table: table.to_string(), time, updates });
+        }
+        time
+    }
+
+    /// Lets table-only pipelines' time move on.
+    pub fn advance_tables(&mut self) -> Time {
+        let time = self.next_time();
+        for s in &self.senders {
+            let _ = s.send(Command::Advance(time));
+        }
+        time
+    }
+
+    /// Promises no more table changes (bounded pipelines then end by themselves).
+    pub fn close_tables(&self) {
+        for s in &self.senders {
+            let _ = s.send(Command::CloseTables);
+        }
+    }
+
+    /// Asks sources to finish and tables to close; sinks then flush and the run ends.
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+        self.close_tables();
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.guards.as_ref().is_none_or(|g| g.guards().iter().all(|h| h.is_finished()))
+    }
+
+    /// Waits for every worker of this process to finish.
+    pub fn join(mut self) -> Result<(), String> {
+        if let Some(guards) = self.guards.take() {
+            for result in guards.join() {
+                result??;
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits until snapshot `name` reflects everything before `time` (or it closed).
+    pub fn wait_for(&self, name: &str, time: Time, timeout: Duration) -> Result<SnapshotState, String> {
+        let handle = self.snapshots.get(name).ok_or_else(|| format!("relation '{name}' is not captured"))?;
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            {
+                let state = handle.lock().map_err(|_| "snapshot lock poisoned")?;
+                if state.complete_through(time) {
+                    return Ok(state.clone());
+                }
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(format!("timed out waiting for '{name}' to reach time {time}"));
+            }
+            if self.is_finished() {
+                let state = handle.lock().map_err(|_| "snapshot lock poisoned")?;
+                return Ok(state.clone());
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        if self.guards.is_some() {
+            self.stop();
+        }
+    }
+}
+
+struct Shared {
+    spec: DataflowSpec,
+    snapshots: HashMap<String, SnapshotHandle>,
+    metrics: HashMap<String, Arc<SourceMetrics>>,
+    stop: Arc<AtomicBool>,
+    io: tokio::runtime::Handle,
+}
+
+fn run_worker(worker: &mut timely::worker::Worker, shared: &Shared, commands: Receiver<Command>) -> Result<(), String> {
+    let spec = &shared.spec;
+    let is_zero = worker.index() == 0;
+    let probe = ProbeHandle::<Time>::new();
+    let mut tables: HashMap<String, InputSession<Time, Row, Diff>> = worker.dataflow::<Time, _, _>(|scope| {
+        let mut ctx: Context = HashMap::new();
+        let mut inputs = HashMap::new();
+        for (name, source) in &spec.sources {
+            let metrics = shared.metrics.get(name).cloned().unwrap_or_default();
+            let rendered = render_source(scope, name, source.clone(), SourceContext { runtime: shared.io.clone(), stop: shared.stop.clone(), metrics });
+            ctx.insert(errors_name(name), Rendered { ok: rendered.err.clone(), err: scope.empty_collection() });
+            ctx.insert(name.clone(), rendered);
+        }
+        for table in &spec.tables {
+            let (input, collection) = scope.new_collection::<Row, Diff>();
+            inputs.insert(table.name.clone(), input);
+            ctx.insert(table.name.clone(), Rendered { ok: collection, err: scope.empty_collection() });
+        }
+        for (name, plan) in &spec.views {
+            match render_plan(scope, plan, &ctx, name) {
+                Ok(rendered) => {
+                    ctx.insert(errors_name(name), Rendered { ok: rendered.err.clone(), err: scope.empty_collection() });
+                    ctx.insert(name.clone(), rendered);
+                }
+                Err(e) => tracing::error!(view = %name, "cannot render: {e}"),
+            }
+        }
+        for sink in &spec.sinks {
+            let Some(input) = ctx.get(&sink.from) else { continue };
+            let built = if is_zero {
+                match (sink.factory)() {
+                    Ok(s) => Some(s),
+                    Err(e) => {
+                        tracing::error!(sink = %sink.name, "cannot start sink: {e}");
+                        None
+                    }
+                }
+            } else {
+                None
+            };
+            let input = input.ok.clone().probe_with(&probe);
+            render_sink(input, &sink.name, built, sink.commit_interval);
+        }
+        for name in &spec.captures {
+            let Some(input) = ctx.get(name) else { continue };
+            let sink: Option<Box<dyn Sink>> = if is_zero { shared.snapshots.get(name).map(|h| Box::new(SnapshotSink(h.clone())) as Box<dyn Sink>) } else { None };
+            let input = input.ok.clone().probe_with(&probe);
+            render_sink(input, name, sink, Duration::ZERO);
+        }
+        inputs
+    });
+
+    let mut open = true;
+    loop {
+        while let Ok(command) = commands.try_recv() {
+            match command {
+                Command::Update { table, time, updates } => {
+                    for input in tables.values_mut() {
+                        if *input.time() < time {
+                            input.advance_to(time);
+                        }
+                    }
+                    if let Some(input) = tables.get_mut(&table) {
+                        for (row, diff) in updates {
+                            input.update(row, diff);
+                        }
+                    }
+                    for input in tables.values_mut() {
+                        input.advance_to(time + 1);
+                        input.flush();
+                    }
+                }
+                Command::Advance(time) => {
+                    for input in tables.values_mut() {
+                        if *input.time() < time {
+                            input.advance_to(time);
+                            input.flush();
+                        }
+                    }
+                }
+                Command::CloseTables => {
+                    tables.clear();
+                    open = false;
+                }
+            }
+        }
+        if shared.stop.load(Ordering::Relaxed) && open {
+            tables.clear();
+            open = false;
+        }
+        let active = worker.step_or_park(Some(Duration::from_millis(2)));
+        if !active && !open {
+            break;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,226 @@
+//! The source operator: connector split readers → timestamped rows and error rows.
+//!
+//! ```text
+//!  tokio task per split:  SplitReader::next() ─► bounded channel ─► (wakes the operator)
+//!  timely operator:       drain channels ─► rows @ time, error rows @ time ─► two outputs
+//! ```
+//! Splits are assigned to workers by `split index % workers`, so every worker/process count
+//! reads the same data. A reader that fails is reopened at its last position with exponential
+//! backoff; a bounded split that keeps failing is reported in the `<source>_errors` relation and
+//! given up, so a pipeline over files always ends. Rows are stamped with processing time (ms);
+//! see `docs/design/time.md`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use differential_dataflow::AsCollection;
+use illunare_connector::{ErrorRecord, Position, Source, SourceChunk};
+use illunare_types::{Diff, Row, Time, batch_to_rows};
+use timely::dataflow::operators::generic::OutputBuilder;
+use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
+use tokio::sync::mpsc;
+
+use crate::{Rendered, now_ms};
+
+/// Counters of one source, shared with whoever reports progress.
+#[derive(Default, Debug)]
+pub struct SourceMetrics {
+    pub rows: AtomicU64,
+    pub errors: AtomicU64,
+    pub retries: AtomicU64,
+    pub splits_done: AtomicU64,
+}
+
+enum Message {
+    Chunk(SourceChunk),
+    Failed(ErrorRecord),
+}
+
+const MAX_BOUNDED_RETRIES: u32 = 5;
+const MAX_CHUNKS_PER_ACTIVATION: usize = 8;
+
+async fn read_split(
+    source: Arc<dyn Source>,
+    split: illunare_connector::Split,
+    tx: mpsc::Sender<Message>,
+    wake: timely::scheduling::SyncActivator,
+    stop: Arc<AtomicBool>,
+    metrics: Arc<SourceMetrics>,
+    name: String,
+) {
+    let bounded = source.bounded();
+    let mut position: Option<Position> = None;
+    let mut failures = 0u32;
+    let mut backoff = Duration::from_millis(100);
+    'reopen: while !stop.load(Ordering::Relaxed) {
+        let mut reader = match source.open(&split, position.as_ref()) {
+            Ok(r) => r,
+            Err(e) => {
+                failures += 1;
+                metrics.retries.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(source = %name, split = %split.id, "cannot open split (attempt {failures}): {e}");
+                if bounded && failures >= MAX_BOUNDED_RETRIES {
+                    let record = ErrorRecord::new(format!("split gave up after {failures} attempts: {e}"), None, Some(split.id.clone()));
+                    let _ = tx.send(Message::Failed(record)).await;
+                    let _ = wake.activate();
+                    break;
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(30));
+                continue;
+            }
+        };
+        loop {
+            if stop.load(Ordering::Relaxed) {
+                break 'reopen;
+            }
+            match reader.next().await {
+                Ok(Some(chunk)) => {
+                    failures = 0;
+                    backoff = Duration::from_millis(100);
+                    position = Some(chunk.position.clone());
+                    if tx.send(Message::Chunk(chunk)).await.is_err() {
+                        break 'reopen;
+                    }
+                    let _ = wake.activate();
+                }
+                Ok(None) => break 'reopen,
+                Err(e) => {
+                    failures += 1;
+                    metrics.retries.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(source = %name, split = %split.id, "read failed (attempt {failures}), retrying in {backoff:?}: {e}");
+                    if bounded && failures >= MAX_BOUNDED_RETRIES {
+                        let record = ErrorRecord::new(
+                            format!("split gave up after {failures} failed reads: {e}"),
+                            None,
+                            Some(format!("{}@{}", split.id, position.as_ref().map(|p| p.0.as_str()).unwrap_or("start"))),
+                        );
+                        let _ = tx.send(Message::Failed(record)).await;
+                        break 'reopen;
+                    }
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(30));
+                    continue 'reopen;
+                }
+            }
+        }
+    }
+    metrics.splits_done.fetch_add(1, Ordering::Relaxed);
+    drop(tx);
+    let _ = wake.activate();
+}
+
+pub struct SourceContext {
+    pub runtime: tokio::runtime::Handle,
+    pub stop: Arc<AtomicBool>,
+    pub metrics: Arc<SourceMetrics>,
+}
+
+/// Renders source `name`: its rows and its decode errors (as rows of the error schema).
+pub fn render_source<'s>(scope: timely::dataflow::Scope<'s, Time>, name: &str, source: Arc<dyn Source>, ctx: SourceContext) -> Rendered<'s> {
+    let index = scope.index();
+    let peers = scope.peers();
+    let mut builder = OperatorBuilder::new(format!("Source({name})"), scope);
+    let info = builder.operator_info();
+    let (ok_out, ok_stream) = builder.new_output::<Vec<(Row, Time, Diff)>>();
+    let (err_out, err_stream) = builder.new_output::<Vec<(Row, Time, Diff)>>();
+    let mut ok_out = OutputBuilder::<_, timely::container::CapacityContainerBuilder<Vec<_>>>::from(ok_out);
+    let mut err_out = OutputBuilder::<_, timely::container::CapacityContainerBuilder<Vec<_>>>::from(err_out);
+    let activator = scope.activator_for(info.address.clone());
+    let name = name.to_string();
+
+    let mut receivers: Vec<mpsc::Receiver<Message>> = Vec::new();
+    let splits = match source.splits() {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(source = %name, "cannot list splits: {e}");
+            Vec::new()
+        }
+    };
+    let mut failed_listing = None;
+    if splits.is_empty() {
+        failed_listing = source.splits().err().map(|e| ErrorRecord::new(format!("cannot list splits: {e}"), None, None));
+    }
+    for (i, split) in splits.into_iter().enumerate() {
+        if i % peers != index {
+            continue;
+        }
+        let (tx, rx) = mpsc::channel(2);
+        receivers.push(rx);
+        let wake = scope.worker().sync_activator_for(info.address.to_vec());
+        ctx.runtime.spawn(read_split(source.clone(), split, tx, wake, ctx.stop.clone(), ctx.metrics.clone(), name.clone()));
+    }
+    let stop = ctx.stop.clone();
+    let metrics = ctx.metrics.clone();
+
+    builder.build(move |mut caps| {
+        let mut err_cap = caps.pop();
+        let mut ok_cap = caps.pop();
+        move |_frontiers| {
+            let (Some(ok_c), Some(err_c)) = (ok_cap.as_mut(), err_cap.as_mut()) else { return };
+            let now = now_ms().max(*ok_c.time());
+            let mut ok_handle = ok_out.activate();
+            let mut err_handle = err_out.activate();
+            let ok_at = ok_c.delayed(&now);
+            let err_at = err_c.delayed(&now);
+            let mut ok_session = ok_handle.session(&ok_at);
+            let mut err_session = err_handle.session(&err_at);
+            if let Some(record) = failed_listing.take() {
+                metrics.errors.fetch_add(1, Ordering::Relaxed);
+                err_session.give((record.to_row(), now, 1));
+            }
+            let mut handled = 0;
+            let mut more = false;
+            receivers.retain_mut(|rx| loop {
+                if handled >= MAX_CHUNKS_PER_ACTIVATION {
+                    more = true;
+                    return true;
+                }
+                match rx.try_recv() {
+                    Ok(Message::Chunk(chunk)) => {
+                        handled += 1;
+                        match batch_to_rows(&chunk.batch) {
+                            Ok(rows) => {
+                                metrics.rows.fetch_add(rows.len() as u64, Ordering::Relaxed);
+                                for row in rows {
+                                    ok_session.give((row, now, 1));
+                                }
+                            }
+                            Err(e) => {
+                                let record = ErrorRecord::new(format!("batch does not match the declared columns: {e}"), None, Some(chunk.position.0.clone()));
+                                err_session.give((record.to_row(), now, 1));
+                            }
+                        }
+                        metrics.errors.fetch_add(chunk.errors.len() as u64, Ordering::Relaxed);
+                        for record in chunk.errors {
+                            err_session.give((record.to_row(), now, 1));
+                        }
+                    }
+                    Ok(Message::Failed(record)) => {
+                        metrics.errors.fetch_add(1, Ordering::Relaxed);
+                        err_session.give((record.to_row(), now, 1));
+                    }
+                    Err(mpsc::error::TryRecvError::Empty) => return true,
+                    Err(mpsc::error::TryRecvError::Disconnected) => return false,
+                }
+            });
+            drop(ok_session);
+            drop(err_session);
+            if receivers.is_empty() || stop.load(Ordering::Relaxed) {
+                ok_cap = None;
+                err_cap = None;
+                return;
+            }
+            ok_c.downgrade(&now);
+            err_c.downgrade(&now);
+            if more {
+                activator.activate();
+            } else {
+                // Processing time moves on even when no data arrives.
+                activator.activate_after(Duration::from_millis(50));
+            }
+        }
+    });
+    Rendered { ok: ok_stream.as_collection(), err: err_stream.as_collection() }
+}

@@ -1,0 +1,67 @@
+//! The EXPLAIN printer: an indented operator tree with the output columns of each node.
+
+use std::fmt::Write;
+
+use crate::{JoinKind, Node, Plan};
+
+pub(crate) fn explain(plan: &Plan) -> String {
+    let mut out = String::new();
+    write_node(plan, 0, &mut out);
+    out
+}
+
+fn columns(plan: &Plan) -> String {
+    plan.schema.fields().iter().map(|f| f.name().as_str()).collect::<Vec<_>>().join(", ")
+}
+
+fn list<T: std::fmt::Debug>(items: &[T]) -> String {
+    items.iter().map(|i| format!("{i:?}")).collect::<Vec<_>>().join(", ")
+}
+
+fn write_node(plan: &Plan, depth: usize, out: &mut String) {
+    let pad = "  ".repeat(depth);
+    let line = match &plan.node {
+        Node::Get { name } => format!("Get {name}"),
+        Node::Constant { rows } => format!("Constant {} row(s)", rows.len()),
+        Node::Map { exprs, .. } => format!("Map {}", list(exprs)),
+        Node::Filter { predicate, .. } => format!("Filter {predicate:?}"),
+        Node::Join { kind, left_keys, right_keys, residual, nulls_equal, .. } => {
+            let kind = match kind {
+                JoinKind::Inner => "Inner".to_string(),
+                JoinKind::LeftOuter => "LeftOuter".into(),
+                JoinKind::RightOuter => "RightOuter".into(),
+                JoinKind::FullOuter => "FullOuter".into(),
+                JoinKind::LeftSemi => "LeftSemi".into(),
+                JoinKind::LeftAnti { null_aware: true } => "LeftAnti (null-aware, NOT IN)".into(),
+                JoinKind::LeftAnti { null_aware: false } => "LeftAnti".into(),
+            };
+            let on = if left_keys.is_empty() {
+                "cross".to_string()
+            } else {
+                left_keys.iter().zip(right_keys).map(|(l, r)| format!("{l:?} = {r:?}")).collect::<Vec<_>>().join(" AND ")
+            };
+            let residual = residual.as_ref().map(|r| format!(" residual {r:?}")).unwrap_or_default();
+            let nulls = if *nulls_equal { " (NULLs equal)" } else { "" };
+            format!("Join {kind} on {on}{residual}{nulls}")
+        }
+        Node::Reduce { group_keys, aggregates, .. } => {
+            format!("Reduce keys [{}] aggregates [{}]", list(group_keys), list(aggregates))
+        }
+        Node::Distinct { .. } => "Distinct".into(),
+        Node::Union { inputs } => format!("Union all of {}", inputs.len()),
+        Node::TopK { partition, order, offset, limit, numbering, .. } => {
+            let order = order
+                .iter()
+                .map(|k| format!("#{}{}", k.column, if k.descending { " desc" } else { "" }))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let limit = limit.map(|l| l.to_string()).unwrap_or_else(|| "all".into());
+            let numbering = numbering.map(|n| format!(" + {n:?}")).unwrap_or_default();
+            format!("TopK partition {partition:?} order [{order}] offset {offset} limit {limit}{numbering}")
+        }
+    };
+    let _ = writeln!(out, "{pad}{line}  -> ({})", columns(plan));
+    for input in plan.inputs() {
+        write_node(input, depth + 1, out);
+    }
+}

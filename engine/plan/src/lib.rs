@@ -1,0 +1,178 @@
+//! The plan IR: what the SQL front end produces and the dataflow renders.
+//!
+//! SQL and the engine meet only here. A [`Plan`] is a tree of relational operators over
+//! multisets of [`Row`]s, each correct under insertions and retractions. Scalar work (projections,
+//! predicates, join keys, aggregate arguments) is carried as DataFusion physical expressions, so
+//! the engine evaluates exactly the function library, casts and NULL rules that the batch oracle
+//! (DataFusion) uses. Every node knows its output schema.
+//!
+//! ```text
+//!  Get(name) ── Filter ── Map ──┐
+//!                               Join(kind, keys, residual) ── Reduce(keys, aggs) ── TopK ── …
+//!  Constant(rows) ──────────────┘
+//! ```
+
+mod explain;
+
+use std::sync::Arc;
+
+use arrow::datatypes::SchemaRef;
+use datafusion_physical_expr::PhysicalExpr;
+use datafusion_physical_expr::aggregate::AggregateFunctionExpr;
+pub use illunare_types::Row;
+
+/// A scalar expression evaluated against the rows of a node's input.
+#[derive(Clone)]
+pub struct Expr {
+    pub physical: Arc<dyn PhysicalExpr>,
+    /// The SQL-level text, for EXPLAIN and error messages.
+    pub text: String,
+}
+
+impl Expr {
+    pub fn new(physical: Arc<dyn PhysicalExpr>, text: impl Into<String>) -> Self {
+        Expr { physical, text: text.into() }
+    }
+}
+
+impl std::fmt::Debug for Expr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+/// How a join combines its inputs. Right-handed variants are lowered by swapping inputs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JoinKind {
+    Inner,
+    LeftOuter,
+    RightOuter,
+    FullOuter,
+    /// Left rows with at least one match (each left row once).
+    LeftSemi,
+    /// Left rows with no match. `null_aware` gives `NOT IN` semantics: no row at all when the
+    /// right side holds a NULL key, and a NULL left key only passes when the right side is empty.
+    LeftAnti { null_aware: bool },
+}
+
+/// One aggregate of a [`Node::Reduce`].
+#[derive(Clone)]
+pub struct Aggregate {
+    /// DataFusion's aggregate (function, arguments, DISTINCT, ORDER BY inside the call).
+    pub function: Arc<AggregateFunctionExpr>,
+    /// `FILTER (WHERE …)`.
+    pub filter: Option<Expr>,
+    pub text: String,
+}
+
+impl std::fmt::Debug for Aggregate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+/// An ORDER BY key over a column of the input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SortKey {
+    pub column: usize,
+    pub descending: bool,
+    pub nulls_first: bool,
+}
+
+/// The numbering a [`Node::TopK`] appends, if any.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Numbering {
+    RowNumber,
+    Rank,
+    DenseRank,
+}
+
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub node: Node,
+    pub schema: SchemaRef,
+}
+
+#[derive(Clone, Debug)]
+pub enum Node {
+    /// A named relation of the catalog: source, table, view, or error relation.
+    Get { name: String },
+    /// Fixed rows (VALUES, a relation with no input).
+    Constant { rows: Vec<Row> },
+    /// Output columns are `exprs` evaluated per input row.
+    Map { input: Box<Plan>, exprs: Vec<Expr> },
+    /// Rows for which `predicate` is true (not NULL, not false).
+    Filter { input: Box<Plan>, predicate: Expr },
+    /// Equi-join on `left_keys[i] = right_keys[i]` (NULL keys never match unless
+    /// `nulls_equal`), then `residual` over the concatenated row. No keys = cross join.
+    /// Output: left columns then right columns (only left for semi/anti).
+    Join {
+        left: Box<Plan>,
+        right: Box<Plan>,
+        kind: JoinKind,
+        left_keys: Vec<Expr>,
+        right_keys: Vec<Expr>,
+        residual: Option<Expr>,
+        nulls_equal: bool,
+    },
+    /// GROUP BY `group_keys` (input expressions) with `aggregates`; output: keys then aggregates.
+    /// With no keys the output has exactly one row, also over an empty input.
+    Reduce { input: Box<Plan>, group_keys: Vec<Expr>, aggregates: Vec<Aggregate> },
+    /// Each distinct row once.
+    Distinct { input: Box<Plan> },
+    /// Multiset union (UNION ALL).
+    Union { inputs: Vec<Plan> },
+    /// Per `partition` (columns), the rows in `order` (ties broken by the whole row) from
+    /// `offset`, at most `limit`; `numbering` appends ROW_NUMBER/RANK/DENSE_RANK.
+    TopK {
+        input: Box<Plan>,
+        partition: Vec<usize>,
+        order: Vec<SortKey>,
+        offset: usize,
+        limit: Option<usize>,
+        numbering: Option<Numbering>,
+    },
+}
+
+impl Plan {
+    pub fn new(node: Node, schema: SchemaRef) -> Self {
+        Plan { node, schema }
+    }
+
+    /// The direct inputs of this node.
+    pub fn inputs(&self) -> Vec<&Plan> {
+        match &self.node {
+            Node::Get { .. } | Node::Constant { .. } => vec![],
+            Node::Map { input, .. }
+            | Node::Filter { input, .. }
+            | Node::Reduce { input, .. }
+            | Node::Distinct { input }
+            | Node::TopK { input, .. } => vec![input],
+            Node::Join { left, right, .. } => vec![left, right],
+            Node::Union { inputs } => inputs.iter().collect(),
+        }
+    }
+
+    /// Names of the catalog relations this plan reads.
+    pub fn dependencies(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        self.collect_dependencies(&mut out);
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    fn collect_dependencies(&self, out: &mut Vec<String>) {
+        if let Node::Get { name } = &self.node {
+            out.push(name.clone());
+        }
+        for input in self.inputs() {
+            input.collect_dependencies(out);
+        }
+    }
+
+    /// EXPLAIN text: one operator per line, inputs indented below.
+    pub fn explain(&self) -> String {
+        explain::explain(self)
+    }
+}

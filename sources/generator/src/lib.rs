@@ -1,0 +1,624 @@
+//! The `generator` source connector: realistic, deterministic synthetic data for demos, tests
+//! and benchmarks, without any external system.
+//!
+//! ```sql
+//! CREATE SOURCE tx (card_id VARCHAR, merchant VARCHAR, amount DOUBLE, ts TIMESTAMP)
+//!   WITH (connector = 'generator', kind = 'transactions', rows = '1000000', seed = '7');
+//! ```
+//!
+//! Every value is a pure function of (kind, options, seed, row index): rows are hashed from
+//! their index with a counter-based RNG (`rng.rs`), never drawn from a sequential stream, so the
+//! same rows come out whatever the split count, the worker count or the order splits are read.
+//!
+//! Options (`WITH`):
+//! - `kind` (required): `transactions` | `devices` | `fleet`;
+//! - `rows`: total rows, making the source bounded. Without it the source is unbounded and
+//!   `rate` (rows/s over all splits, default 1000) paces it in real time;
+//! - `seed` (default 0), `splits` (default 8), `batch_size` (rows per chunk, default 8192);
+//! - `start` (RFC 3339; default `2024-01-01T00:00:00Z` when bounded, the wall clock at
+//!   `create`, to the second, when unbounded) and `interval` (event time between consecutive
+//!   row indices; default `1ms` when bounded, `1/rate` s when unbounded): `ts = start + i *
+//!   interval`;
+//! - per kind: `cards` (10000) and `merchants` (1000) for `transactions`, `devices` (100) for
+//!   `devices`, `vehicles` (50) for `fleet`.
+//!
+//! Splits: bounded, split `k` of `S` covers indices `[k*N/S, (k+1)*N/S)`; unbounded, it yields
+//! `k, k+S, k+2S, …` at `rate/S` rows/s. A [`Position`] is the split's next row index.
+//!
+//! A source declares any subset of its kind's columns, by name, in any order; values are made
+//! in their native type and cast to the declared one.
+
+mod devices;
+mod fleet;
+mod rng;
+mod transactions;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arrow::array::{
+    ArrayRef, TimestampMicrosecondArray, TimestampMillisecondArray, TimestampNanosecondArray, TimestampSecondArray,
+};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow::record_batch::{RecordBatch, RecordBatchOptions};
+use illunare_connector::{
+    ConnectorError, Options, Position, Source, SourceChunk, SourceConnector, SourceSpec, Split, SplitReader,
+    parse_duration,
+};
+
+/// The connector, registered as `generator`.
+pub struct GeneratorConnector;
+
+impl SourceConnector for GeneratorConnector {
+    fn name(&self) -> &'static str {
+        "generator"
+    }
+
+    fn create(&self, spec: &SourceSpec) -> Result<Arc<dyn Source>, ConnectorError> {
+        Ok(Arc::new(GeneratorSource::new(spec)?))
+    }
+}
+
+/// All columns of `kind`, with their native types (`ts` is a microsecond timestamp).
+pub fn kind_schema(kind: &str) -> Result<SchemaRef, ConnectorError> {
+    Ok(Kind::parse(kind)?.native_schema())
+}
+
+/// All columns of `kind` for rows `0..rows`, in order, in batches of `batch_size` rows, with
+/// the defaults of every other option (what `CREATE SOURCE … WITH (kind, rows, seed)` emits).
+pub fn generate_batches(
+    kind: &str,
+    rows: u64,
+    seed: u64,
+    batch_size: usize,
+) -> Result<impl Iterator<Item = Result<RecordBatch, ConnectorError>>, ConnectorError> {
+    let schema = kind_schema(kind)?;
+    let options = Options::new([
+        ("kind".to_string(), kind.to_string()),
+        ("rows".to_string(), rows.to_string()),
+        ("seed".to_string(), seed.to_string()),
+        ("batch_size".to_string(), batch_size.to_string()),
+    ]);
+    let source = GeneratorSource::new(&SourceSpec { name: kind.to_string(), schema, options })?;
+    Ok(BatchIter { generator: source.generator, next: 0, end: rows, batch_size: source.batch_size })
+}
+
+/// The merchant dimension of the `transactions` kind: `merchant` (`m1 … m{merchants}`, every
+/// id `transactions` emits with `merchants` = this count and the same seed), `risk` (`low` |
+/// `medium` | `high`, about 70/20/10%), `category` and `city`.
+pub fn merchants_batch(merchants: u64, seed: u64) -> RecordBatch {
+    let schema = Arc::new(Schema::new(
+        ["merchant", "risk", "category", "city"].map(|n| Field::new(n, DataType::Utf8, true)).to_vec(),
+    ));
+    let columns = transactions::merchants_columns(merchants, seed);
+    RecordBatch::try_new(schema.clone(), columns).unwrap_or_else(|_| RecordBatch::new_empty(schema))
+}
+
+struct BatchIter {
+    generator: Arc<Generator>,
+    next: u64,
+    end: u64,
+    batch_size: usize,
+}
+
+impl Iterator for BatchIter {
+    type Item = Result<RecordBatch, ConnectorError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.next >= self.end {
+            return None;
+        }
+        let count = (self.end - self.next).min(self.batch_size as u64);
+        let batch = self.generator.batch(&Rows { first: self.next, step: 1, count: count as usize });
+        self.next += count;
+        Some(batch)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Kinds and columns
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Transactions,
+    Devices,
+    Fleet,
+}
+
+const KINDS: &str = "transactions, devices, fleet";
+
+impl Kind {
+    fn parse(text: &str) -> Result<Kind, ConnectorError> {
+        match text.trim().to_lowercase().as_str() {
+            "transactions" => Ok(Kind::Transactions),
+            "devices" => Ok(Kind::Devices),
+            "fleet" => Ok(Kind::Fleet),
+            _ => Err(ConnectorError::option("kind", format!("'{text}' is not a generator kind (kinds: {KINDS})"))),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Transactions => "transactions",
+            Kind::Devices => "devices",
+            Kind::Fleet => "fleet",
+        }
+    }
+
+    /// The kind's own columns; `ts` follows them.
+    fn columns(self) -> &'static [(&'static str, DataType)] {
+        match self {
+            Kind::Transactions => transactions::COLUMNS,
+            Kind::Devices => devices::COLUMNS,
+            Kind::Fleet => fleet::COLUMNS,
+        }
+    }
+
+    fn native_schema(self) -> SchemaRef {
+        let mut fields: Vec<Field> = self.columns().iter().map(|(n, t)| Field::new(*n, t.clone(), true)).collect();
+        fields.push(Field::new(TS, NATIVE_TS, true));
+        Arc::new(Schema::new(fields))
+    }
+
+    fn describe_columns(self) -> String {
+        let mut cols: Vec<String> = self.columns().iter().map(|(n, t)| format!("{n} {}", sql_type(t))).collect();
+        cols.push(format!("{TS} TIMESTAMP"));
+        cols.join(", ")
+    }
+}
+
+const TS: &str = "ts";
+const NATIVE_TS: DataType = DataType::Timestamp(TimeUnit::Microsecond, None);
+
+fn sql_type(t: &DataType) -> String {
+    match t {
+        DataType::Utf8 => "VARCHAR".into(),
+        DataType::Float64 => "DOUBLE".into(),
+        DataType::Int64 => "BIGINT".into(),
+        DataType::Int32 => "INT".into(),
+        DataType::Boolean => "BOOLEAN".into(),
+        DataType::Timestamp(..) => "TIMESTAMP".into(),
+        other => other.to_string(),
+    }
+}
+
+enum KindGen {
+    Transactions(transactions::Transactions),
+    Devices(devices::Devices),
+    Fleet(fleet::Fleet),
+}
+
+impl KindGen {
+    fn fill(&self, rows: &Rows, time: &TimeAxis, wanted: &[bool]) -> Vec<Option<ArrayRef>> {
+        match self {
+            KindGen::Transactions(g) => g.fill(rows, time, wanted),
+            KindGen::Devices(g) => g.fill(rows, time, wanted),
+            KindGen::Fleet(g) => g.fill(rows, time, wanted),
+        }
+    }
+}
+
+/// The row indices of one batch: `first, first + step, …` (`count` of them).
+pub(crate) struct Rows {
+    pub first: u64,
+    pub step: u64,
+    pub count: usize,
+}
+
+impl Rows {
+    pub(crate) fn indices(&self) -> impl Iterator<Item = u64> + use<> {
+        let (first, step) = (self.first, self.step);
+        (0..self.count as u64).map(move |j| first.wrapping_add(j.wrapping_mul(step)))
+    }
+}
+
+/// Event time of row `i`: `start + i * interval`, in nanoseconds since the Unix epoch.
+pub(crate) struct TimeAxis {
+    start_ns: i128,
+    interval_ns: i128,
+}
+
+impl TimeAxis {
+    #[inline]
+    pub(crate) fn nanos(&self, i: u64) -> i128 {
+        self.start_ns.saturating_add(i128::from(i).saturating_mul(self.interval_ns))
+    }
+
+    /// Event time of row `i` in seconds since the epoch (for the kinds' time-driven values).
+    #[inline]
+    pub(crate) fn seconds(&self, i: u64) -> f64 {
+        self.nanos(i) as f64 / 1e9
+    }
+
+    #[inline]
+    fn in_unit(&self, i: u64, per_unit: i128) -> i64 {
+        let v = self.nanos(i).div_euclid(per_unit);
+        v.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
+    }
+}
+
+/// Where a declared column comes from.
+enum ColumnSource {
+    /// Index into the kind's columns.
+    Kind(usize),
+    /// `ts`, built directly in a declared timestamp unit and zone.
+    Timestamp(TimeUnit, Option<Arc<str>>),
+    /// `ts` declared with a non-timestamp type: built as [`NATIVE_TS`], then cast.
+    TimestampCast,
+}
+
+struct OutColumn {
+    source: ColumnSource,
+    /// The declared type when it differs from the native one.
+    cast_to: Option<DataType>,
+}
+
+/// Makes batches of the declared columns for any set of row indices.
+struct Generator {
+    kind: KindGen,
+    columns: Vec<OutColumn>,
+    /// Which of the kind's columns some declared column needs.
+    wanted: Vec<bool>,
+    schema: SchemaRef,
+    time: TimeAxis,
+}
+
+impl Generator {
+    fn batch(&self, rows: &Rows) -> Result<RecordBatch, ConnectorError> {
+        let native = self.kind.fill(rows, &self.time, &self.wanted);
+        let mut out: Vec<ArrayRef> = Vec::with_capacity(self.columns.len());
+        for col in &self.columns {
+            let array = match &col.source {
+                ColumnSource::Kind(c) => native
+                    .get(*c)
+                    .and_then(|a| a.clone())
+                    .ok_or_else(|| ConnectorError::Other(format!("generator: column {c} was not generated")))?,
+                ColumnSource::Timestamp(unit, tz) => self.timestamps(rows, unit, tz.clone()),
+                ColumnSource::TimestampCast => self.timestamps(rows, &TimeUnit::Microsecond, None),
+            };
+            out.push(match &col.cast_to {
+                Some(t) => arrow::compute::cast(&array, t)?,
+                None => array,
+            });
+        }
+        let options = RecordBatchOptions::new().with_row_count(Some(rows.count));
+        Ok(RecordBatch::try_new_with_options(self.schema.clone(), out, &options)?)
+    }
+
+    fn timestamps(&self, rows: &Rows, unit: &TimeUnit, tz: Option<Arc<str>>) -> ArrayRef {
+        let per_unit: i128 = match unit {
+            TimeUnit::Second => 1_000_000_000,
+            TimeUnit::Millisecond => 1_000_000,
+            TimeUnit::Microsecond => 1_000,
+            TimeUnit::Nanosecond => 1,
+        };
+        let values = rows.indices().map(|i| self.time.in_unit(i, per_unit));
+        match unit {
+            TimeUnit::Second => Arc::new(TimestampSecondArray::from_iter_values(values).with_timezone_opt(tz)),
+            TimeUnit::Millisecond => {
+                Arc::new(TimestampMillisecondArray::from_iter_values(values).with_timezone_opt(tz))
+            }
+            TimeUnit::Microsecond => {
+                Arc::new(TimestampMicrosecondArray::from_iter_values(values).with_timezone_opt(tz))
+            }
+            TimeUnit::Nanosecond => Arc::new(TimestampNanosecondArray::from_iter_values(values).with_timezone_opt(tz)),
+        }
+    }
+}
+
+/// Maps the declared columns onto the kind's, checking names and casts.
+fn plan_columns(kind: Kind, declared: &Schema) -> Result<(Vec<OutColumn>, Vec<bool>), ConnectorError> {
+    let own = kind.columns();
+    let mut wanted = vec![false; own.len()];
+    let mut columns = Vec::with_capacity(declared.fields().len());
+    for field in declared.fields() {
+        let name = field.name();
+        let find = |exact: bool| {
+            own.iter().position(|(n, _)| if exact { *n == name.as_str() } else { n.eq_ignore_ascii_case(name) })
+        };
+        let declared_type = field.data_type();
+        let (source, native) = if let Some(c) = find(true).or_else(|| find(false)) {
+            wanted[c] = true;
+            (ColumnSource::Kind(c), own[c].1.clone())
+        } else if name.eq_ignore_ascii_case(TS) {
+            match declared_type {
+                DataType::Timestamp(unit, tz) => (ColumnSource::Timestamp(*unit, tz.clone()), declared_type.clone()),
+                _ => (ColumnSource::TimestampCast, NATIVE_TS),
+            }
+        } else {
+            return Err(ConnectorError::Schema(format!(
+                "generator kind '{}' has no column '{name}' (its columns: {})",
+                kind.name(),
+                kind.describe_columns()
+            )));
+        };
+        let cast_to = if &native == declared_type {
+            None
+        } else if arrow::compute::can_cast_types(&native, declared_type) {
+            Some(declared_type.clone())
+        } else {
+            return Err(ConnectorError::Schema(format!(
+                "column '{name}' of generator kind '{}' is {} and cannot be declared as {}",
+                kind.name(),
+                sql_type(&native),
+                sql_type(declared_type)
+            )));
+        };
+        columns.push(OutColumn { source, cast_to });
+    }
+    Ok((columns, wanted))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Options and the source
+
+const DEFAULT_RATE: f64 = 1000.0;
+const DEFAULT_SPLITS: u64 = 8;
+const MAX_SPLITS: u64 = 65_536;
+const DEFAULT_BATCH: usize = 8192;
+const MAX_BATCH: usize = 10_000_000;
+const DEFAULT_START: &str = "2024-01-01T00:00:00Z";
+const DEFAULT_INTERVAL_NS: i128 = 1_000_000;
+
+struct GeneratorSource {
+    schema: SchemaRef,
+    generator: Arc<Generator>,
+    rows: Option<u64>,
+    splits: u64,
+    batch_size: usize,
+    rate: f64,
+}
+
+/// A positive count option.
+fn positive(options: &Options, key: &str, default: u64) -> Result<u64, ConnectorError> {
+    match options.parse::<u64>(key)? {
+        None => Ok(default),
+        Some(0) => Err(ConnectorError::option(key, "must be at least 1")),
+        Some(n) => Ok(n),
+    }
+}
+
+/// A duration option, refusing values too large to represent instead of panicking.
+fn duration_option(options: &Options, key: &str) -> Result<Option<Duration>, ConnectorError> {
+    let Some(text) = options.get(key)? else { return Ok(None) };
+    let t = text.trim();
+    let end = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    if let Ok(n) = t[..end].parse::<f64>()
+        && !(n.is_finite() && n <= 1e12)
+    {
+        return Err(ConnectorError::option(key, format!("'{text}' is too large")));
+    }
+    parse_duration(t).map(Some).map_err(|e| ConnectorError::option(key, e))
+}
+
+impl GeneratorSource {
+    fn new(spec: &SourceSpec) -> Result<Self, ConnectorError> {
+        let options = &spec.options;
+        let kind = Kind::parse(&options.require("kind")?)?;
+        let rows = options.parse::<u64>("rows")?;
+        let seed = options.parse::<u64>("seed")?.unwrap_or(0);
+        let splits = positive(options, "splits", DEFAULT_SPLITS)?;
+        if splits > MAX_SPLITS {
+            return Err(ConnectorError::option("splits", format!("must be at most {MAX_SPLITS}")));
+        }
+        let batch_size = match options.parse::<usize>("batch_size")? {
+            None => DEFAULT_BATCH,
+            Some(n) if (1..=MAX_BATCH).contains(&n) => n,
+            Some(_) => return Err(ConnectorError::option("batch_size", format!("must be between 1 and {MAX_BATCH}"))),
+        };
+        let rate = match (rows, options.parse::<f64>("rate")?) {
+            (Some(_), Some(_)) => {
+                return Err(ConnectorError::option(
+                    "rate",
+                    "only applies to unbounded sources (without 'rows'); a bounded generator is read as fast as possible",
+                ));
+            }
+            (_, Some(r)) if !(r.is_finite() && r > 0.0) => {
+                return Err(ConnectorError::option(
+                    "rate",
+                    format!("must be a positive number of rows per second, got {r}"),
+                ));
+            }
+            (_, Some(r)) => r,
+            (_, None) => DEFAULT_RATE,
+        };
+        let start_ns = match options.get("start")? {
+            Some(text) => parse_start(&text)?,
+            None if rows.is_some() => parse_start(DEFAULT_START)?,
+            None => i128::from(chrono::Utc::now().timestamp()) * 1_000_000_000,
+        };
+        let interval_ns = match duration_option(options, "interval")? {
+            Some(d) => i128::try_from(d.as_nanos()).unwrap_or(i128::MAX),
+            None if rows.is_some() => DEFAULT_INTERVAL_NS,
+            None => (1e9 / rate).round().min(1e30) as i128,
+        };
+        let kind_gen = match kind {
+            Kind::Transactions => {
+                let cards = positive(options, "cards", transactions::DEFAULT_CARDS)?;
+                let merchants = positive(options, "merchants", transactions::DEFAULT_MERCHANTS)?;
+                KindGen::Transactions(transactions::Transactions::new(seed, cards, merchants))
+            }
+            Kind::Devices => {
+                KindGen::Devices(devices::Devices::new(seed, positive(options, "devices", devices::DEFAULT_DEVICES)?))
+            }
+            Kind::Fleet => {
+                KindGen::Fleet(fleet::Fleet::new(seed, positive(options, "vehicles", fleet::DEFAULT_VEHICLES)?))
+            }
+        };
+        let (columns, wanted) = plan_columns(kind, &spec.schema)?;
+        options.finish("generator")?;
+        let generator = Generator {
+            kind: kind_gen,
+            columns,
+            wanted,
+            schema: spec.schema.clone(),
+            time: TimeAxis { start_ns, interval_ns },
+        };
+        Ok(GeneratorSource {
+            schema: spec.schema.clone(),
+            generator: Arc::new(generator),
+            rows,
+            splits,
+            batch_size,
+            rate,
+        })
+    }
+
+    /// Parses a split id `k/S` of this source.
+    fn split_index(&self, split: &Split) -> Result<u64, ConnectorError> {
+        let parsed = split.id.split_once('/').and_then(|(k, s)| Some((k.parse::<u64>().ok()?, s.parse::<u64>().ok()?)));
+        match parsed {
+            Some((k, s)) if s == self.splits && k < s => Ok(k),
+            _ => Err(ConnectorError::Other(format!(
+                "'{}' is not a split of this generator (splits are 0/{n} … {}/{n})",
+                split.id,
+                self.splits - 1,
+                n = self.splits
+            ))),
+        }
+    }
+}
+
+fn parse_start(text: &str) -> Result<i128, ConnectorError> {
+    let t = chrono::DateTime::parse_from_rfc3339(text.trim())
+        .map_err(|e| ConnectorError::option("start", format!("'{text}' is not an RFC 3339 timestamp ({e})")))?;
+    Ok(i128::from(t.timestamp()) * 1_000_000_000 + i128::from(t.timestamp_subsec_nanos()))
+}
+
+impl Source for GeneratorSource {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn bounded(&self) -> bool {
+        self.rows.is_some()
+    }
+
+    fn splits(&self) -> Result<Vec<Split>, ConnectorError> {
+        Ok((0..self.splits).map(|k| Split { id: format!("{k}/{}", self.splits) }).collect())
+    }
+
+    fn open(&self, split: &Split, resume: Option<&Position>) -> Result<Box<dyn SplitReader>, ConnectorError> {
+        let k = self.split_index(split)?;
+        let s = self.splits;
+        let resume = resume
+            .map(|p| {
+                p.0.trim().parse::<u64>().map_err(|_| {
+                    ConnectorError::Other(format!(
+                        "generator split {}: invalid position '{}' (a row index)",
+                        split.id, p.0
+                    ))
+                })
+            })
+            .transpose()?;
+        let bad_position = |pos: u64, why: String| {
+            ConnectorError::Other(format!("generator split {}: position {pos} {why}", split.id))
+        };
+        let (next, end, step, pacer) = match self.rows {
+            Some(n) => {
+                let lo = (u128::from(k) * u128::from(n) / u128::from(s)) as u64;
+                let hi = ((u128::from(k) + 1) * u128::from(n) / u128::from(s)) as u64;
+                let next = resume.unwrap_or(lo);
+                if !(lo..=hi).contains(&next) {
+                    return Err(bad_position(next, format!("is outside the split's rows [{lo}, {hi})")));
+                }
+                (next, Some(hi), 1, None)
+            }
+            None => {
+                let next = resume.unwrap_or(k);
+                if next < k || (next - k) % s != 0 {
+                    return Err(bad_position(next, format!("is not a row of this split (rows {k} + n × {s})")));
+                }
+                (next, None, s, Some(Pacer { rate: self.rate / s as f64, started: None, emitted: 0 }))
+            }
+        };
+        Ok(Box::new(GeneratorReader {
+            generator: self.generator.clone(),
+            next,
+            end,
+            step,
+            batch_size: self.batch_size,
+            pacer,
+            exhausted: false,
+        }))
+    }
+}
+
+/// Real-time pacing of an unbounded split: row `c` of this reader is due `c / rate` seconds
+/// after its first poll.
+struct Pacer {
+    rate: f64,
+    started: Option<Instant>,
+    emitted: u64,
+}
+
+/// Sleep granularity when no row is due yet: batches rows at high rates instead of waking for
+/// each one, and re-checks at least every second at very low rates.
+const MIN_TICK: f64 = 0.010;
+const MAX_TICK: f64 = 1.0;
+
+impl Pacer {
+    /// Waits until at least one row is due, and returns how many are.
+    async fn due(&mut self) -> u64 {
+        loop {
+            let now = Instant::now();
+            let started = *self.started.get_or_insert(now);
+            let elapsed = now.duration_since(started).as_secs_f64();
+            // Float-to-int `as` saturates; +1: the first row is due at once.
+            let allowed = ((elapsed * self.rate).floor() as u64).saturating_add(1);
+            if allowed > self.emitted {
+                return allowed - self.emitted;
+            }
+            let wait = (self.emitted as f64 / self.rate - elapsed).clamp(MIN_TICK, MAX_TICK);
+            tokio::time::sleep(Duration::from_secs_f64(wait)).await;
+        }
+    }
+}
+
+struct GeneratorReader {
+    generator: Arc<Generator>,
+    /// The next row index of the split.
+    next: u64,
+    /// Bounded: the end of the split's range (exclusive).
+    end: Option<u64>,
+    step: u64,
+    batch_size: usize,
+    pacer: Option<Pacer>,
+    exhausted: bool,
+}
+
+#[async_trait::async_trait]
+impl SplitReader for GeneratorReader {
+    async fn next(&mut self) -> Result<Option<SourceChunk>, ConnectorError> {
+        if self.exhausted {
+            return Ok(None);
+        }
+        let batch = self.batch_size as u64;
+        let count = match (self.end, self.pacer.as_mut()) {
+            (Some(end), _) => (end.saturating_sub(self.next)).min(batch),
+            (None, Some(pacer)) => {
+                // Never past u64::MAX: an unbounded split ends there.
+                let room = ((u64::MAX - self.next) / self.step).saturating_add(1);
+                pacer.due().await.min(batch).min(room)
+            }
+            (None, None) => 0,
+        };
+        if count == 0 {
+            self.exhausted = true;
+            return Ok(None);
+        }
+        let rows = Rows { first: self.next, step: self.step, count: count as usize };
+        let data = self.generator.batch(&rows)?;
+        if let Some(pacer) = self.pacer.as_mut() {
+            pacer.emitted = pacer.emitted.saturating_add(count);
+        }
+        match count.checked_mul(self.step).and_then(|d| d.checked_add(self.next)) {
+            Some(next) => self.next = next,
+            None => self.exhausted = true,
+        }
+        Ok(Some(SourceChunk { batch: data, errors: Vec::new(), position: Position(self.next.to_string()) }))
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,416 @@
+//! The planner: a catalog of relations and the translation of each statement into a
+//! definition the engine can run.
+//!
+//! Every relation (source, table, view, the `<name>_errors` companion of sources and views)
+//! is registered in a DataFusion `SessionContext` as an empty table with its schema, so DataFusion
+//! resolves names and types. A view's query is planned and optimised by DataFusion and then
+//! lowered to the plan IR; a view over a view reads the upstream view by name (shared, not inlined).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow::datatypes::SchemaRef;
+use datafusion::catalog::TableProvider;
+use datafusion::datasource::empty::EmptyTable;
+use datafusion::error::DataFusionError;
+use datafusion::logical_expr::{DdlStatement, LogicalPlan};
+use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::sql::parser::Statement as DfStatement;
+use datafusion::sql::sqlparser::ast::{CreateTableOptions, SetExpr, Statement as SqlStatement};
+use illunare_plan::{Expr, Plan};
+use illunare_types::{error_schema, errors_name};
+
+use crate::error::{Location, SqlError, locate_word};
+use crate::lower::{LowerError, Lowerer, arrow_schema};
+use crate::parser::{ParsedStatement, StatementAst, normalize_ident};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RelationKind {
+    Source,
+    Table,
+    View,
+    MaterializedView,
+    /// `<owner>_errors`.
+    Errors,
+    Sink,
+}
+
+#[derive(Clone, Debug)]
+pub struct CatalogEntry {
+    pub kind: RelationKind,
+    pub schema: SchemaRef,
+}
+
+/// `WATERMARK FOR column AS expr`.
+#[derive(Clone, Debug)]
+pub struct WatermarkDef {
+    pub column: usize,
+    pub expr: Expr,
+}
+
+#[derive(Clone, Debug)]
+pub struct SourceDef {
+    pub name: String,
+    pub schema: SchemaRef,
+    pub options: Vec<(String, String)>,
+    pub watermark: Option<WatermarkDef>,
+    pub location: Location,
+}
+
+impl SourceDef {
+    pub fn connector(&self) -> Option<&str> {
+        self.options.iter().find(|(k, _)| k == "connector").map(|(_, v)| v.as_str())
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct TableDef {
+    pub name: String,
+    pub schema: SchemaRef,
+    /// Column indices of the primary key (empty: none).
+    pub primary_key: Vec<usize>,
+}
+
+#[derive(Clone, Debug)]
+pub struct ViewDef {
+    pub name: String,
+    pub plan: Plan,
+    pub materialized: bool,
+    /// The view's query as SQL, for the batch oracle.
+    pub query: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct SinkDef {
+    pub name: String,
+    pub from: String,
+    pub schema: SchemaRef,
+    pub options: Vec<(String, String)>,
+    pub location: Location,
+}
+
+impl SinkDef {
+    pub fn connector(&self) -> Option<&str> {
+        self.options.iter().find(|(k, _)| k == "connector").map(|(_, v)| v.as_str())
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DmlKind {
+    Insert,
+    Update,
+    Delete,
+}
+
+#[derive(Clone, Debug)]
+pub struct DmlDef {
+    pub table: String,
+    pub kind: DmlKind,
+    pub statement: SqlStatement,
+    pub location: Location,
+    pub text: String,
+}
+
+#[derive(Clone, Debug)]
+pub enum Statement {
+    CreateSource(SourceDef),
+    CreateTable(TableDef),
+    CreateView(ViewDef),
+    CreateSink(SinkDef),
+    Dml(DmlDef),
+}
+
+/// A DataFusion context configured the way illunare plans and the oracle executes.
+pub fn session_context() -> SessionContext {
+    let mut config = SessionConfig::new();
+    let options = config.options_mut();
+    options.sql_parser.map_string_types_to_utf8view = false;
+    options.sql_parser.collect_spans = true;
+    options.execution.target_partitions = 1;
+    SessionContext::new_with_config(config)
+}
+
+pub struct Planner {
+    ctx: SessionContext,
+    catalog: BTreeMap<String, CatalogEntry>,
+    lowerer: Lowerer,
+}
+
+impl Default for Planner {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Turns a DataFusion error into a positioned error: its own span if it has one, else the
+/// first identifier it quotes found in the statement, else the statement start.
+pub(crate) fn df_error(e: DataFusionError, stmt_text: &str, at: Location) -> SqlError {
+    let location = e
+        .diagnostic()
+        .and_then(|d| d.span)
+        .map(|s| Location { line: s.start.line, column: s.start.column })
+        .or_else(|| quoted_word(&e.to_string()).and_then(|w| locate_word(stmt_text, at, &w)))
+        .unwrap_or(at);
+    let message = e.strip_backtrace();
+    let message = message.lines().next().unwrap_or(&message).replace("Error during planning: ", "").replace("Schema error: ", "");
+    SqlError::new(location, message)
+}
+
+fn quoted_word(message: &str) -> Option<String> {
+    let start = message.find(['\'', '"'])?;
+    let quote = message.as_bytes()[start] as char;
+    let rest = &message[start + 1..];
+    let end = rest.find(quote)?;
+    let word = &rest[..end];
+    Some(word.rsplit('.').next().unwrap_or(word).to_string())
+}
+
+fn lower_error(e: LowerError, stmt: &ParsedStatement) -> SqlError {
+    let location = e.near.as_deref().and_then(|w| locate_word(&stmt.text, stmt.location, w)).unwrap_or(stmt.location);
+    SqlError::new(location, e.message)
+}
+
+impl Planner {
+    pub fn new() -> Self {
+        Planner { ctx: session_context(), catalog: BTreeMap::new(), lowerer: Lowerer::new() }
+    }
+
+    pub fn catalog(&self) -> &BTreeMap<String, CatalogEntry> {
+        &self.catalog
+    }
+
+    fn register(&mut self, name: &str, kind: RelationKind, schema: SchemaRef, at: Location) -> Result<(), SqlError> {
+        if let Some(existing) = self.catalog.get(name) {
+            return Err(SqlError::new(at, format!("relation '{name}' already exists (a {:?})", existing.kind))
+                .with_hint("pick another name; DROP is not supported inside a pipeline file"));
+        }
+        if kind != RelationKind::Sink {
+            let table: Arc<dyn TableProvider> = Arc::new(EmptyTable::new(schema.clone()));
+            self.ctx.register_table(name, table).map_err(|e| SqlError::new(at, e.strip_backtrace()))?;
+        }
+        self.catalog.insert(name.to_string(), CatalogEntry { kind, schema });
+        Ok(())
+    }
+
+    fn df_plan(&self, stmt: SqlStatement, parsed: &ParsedStatement) -> Result<LogicalPlan, SqlError> {
+        let state = self.ctx.state();
+        futures::executor::block_on(state.statement_to_plan(DfStatement::Statement(Box::new(stmt))))
+            .map_err(|e| df_error(e, &parsed.text, parsed.location))
+    }
+
+    /// Plans a query (the body of a view) to the IR.
+    pub fn plan_query(&self, query: &datafusion::sql::sqlparser::ast::Query, parsed: &ParsedStatement) -> Result<Plan, SqlError> {
+        let logical = self.df_plan(SqlStatement::Query(Box::new(query.clone())), parsed)?;
+        let optimized = self.ctx.state().optimize(&logical).map_err(|e| df_error(e, &parsed.text, parsed.location))?;
+        self.lowerer.lower(&optimized).map_err(|e| lower_error(e, parsed))
+    }
+
+    /// Defines a view named `name` over `query` (SQL text): used by tests and the API.
+    pub fn create_view(&mut self, name: &str, query: &str, materialized: bool) -> Result<ViewDef, SqlError> {
+        let text = format!("CREATE {}VIEW {name} AS {query}", if materialized { "MATERIALIZED " } else { "" });
+        let parsed = crate::parser::parse_pipeline(&text)?;
+        match parsed.into_iter().next() {
+            Some(stmt) => match self.plan(&stmt)? {
+                Statement::CreateView(v) => Ok(v),
+                _ => Err(SqlError::new(Location::default(), "not a view")),
+            },
+            None => Err(SqlError::new(Location::default(), "empty query")),
+        }
+    }
+
+    /// Plans one statement and records what it defines in the catalog.
+    pub fn plan(&mut self, stmt: &ParsedStatement) -> Result<Statement, SqlError> {
+        match &stmt.ast {
+            StatementAst::CreateSource { name, columns, watermark, options } => {
+                let schema = self.columns_schema(name, columns, stmt)?;
+                let watermark = match watermark {
+                    None => None,
+                    Some((column, expr)) => {
+                        let col_name = normalize_ident(column);
+                        let index = schema.index_of(&col_name).map_err(|_| {
+                            SqlError::new(
+                                locate_word(&stmt.text, stmt.location, &column.value).unwrap_or(stmt.location),
+                                format!("WATERMARK column '{col_name}' is not a column of {name}"),
+                            )
+                        })?;
+                        let df = datafusion::common::DFSchema::try_from(schema.as_ref().clone())
+                            .map_err(|e| SqlError::new(stmt.location, e.strip_backtrace()))?;
+                        let logical = self.ctx.parse_sql_expr(&expr.to_string(), &df).map_err(|e| df_error(e, &stmt.text, stmt.location))?;
+                        let physical = self.ctx.state().create_physical_expr(logical, &df).map_err(|e| df_error(e, &stmt.text, stmt.location))?;
+                        Some(WatermarkDef { column: index, expr: Expr::new(physical, expr.to_string()) })
+                    }
+                };
+                if !options.iter().any(|(k, _)| k == "connector") {
+                    return Err(SqlError::new(stmt.location, format!("source '{name}' has no connector option"))
+                        .with_hint("add WITH (connector = 'generator' | 'file' | …)"));
+                }
+                self.register(name, RelationKind::Source, schema.clone(), stmt.location)?;
+                self.register(&errors_name(name), RelationKind::Errors, error_schema(), stmt.location)?;
+                Ok(Statement::CreateSource(SourceDef {
+                    name: name.clone(),
+                    schema,
+                    options: options.clone(),
+                    watermark,
+                    location: stmt.location,
+                }))
+            }
+            StatementAst::CreateSink { name, from, options } => {
+                let Some(entry) = self.catalog.get(from) else {
+                    return Err(SqlError::new(
+                        locate_word(&stmt.text, stmt.location, from).unwrap_or(stmt.location),
+                        format!("sink '{name}' reads '{from}', which does not exist"),
+                    ));
+                };
+                if !options.iter().any(|(k, _)| k == "connector") {
+                    return Err(SqlError::new(stmt.location, format!("sink '{name}' has no connector option"))
+                        .with_hint("add WITH (connector = 'file' | 'stdout' | …)"));
+                }
+                let schema = entry.schema.clone();
+                self.register(name, RelationKind::Sink, schema.clone(), stmt.location)?;
+                Ok(Statement::CreateSink(SinkDef {
+                    name: name.clone(),
+                    from: from.clone(),
+                    schema,
+                    options: options.clone(),
+                    location: stmt.location,
+                }))
+            }
+            StatementAst::Sql(sql) => self.plan_sql(sql, stmt),
+        }
+    }
+
+    fn columns_schema(
+        &self,
+        name: &str,
+        columns: &[datafusion::sql::sqlparser::ast::ColumnDef],
+        stmt: &ParsedStatement,
+    ) -> Result<SchemaRef, SqlError> {
+        let create = datafusion::sql::sqlparser::ast::helpers::stmt_create_table::CreateTableBuilder::new(
+            datafusion::sql::sqlparser::ast::ObjectName::from(vec![datafusion::sql::sqlparser::ast::Ident::new(
+                "__illunare_columns",
+            )]),
+        )
+        .columns(columns.to_vec())
+        .build();
+        match self.df_plan(SqlStatement::CreateTable(create), stmt)? {
+            LogicalPlan::Ddl(DdlStatement::CreateMemoryTable(t)) => {
+                let schema = arrow_schema(t.input.schema());
+                check_unique_names(name, &schema, stmt)?;
+                Ok(schema)
+            }
+            other => Err(SqlError::new(stmt.location, format!("unexpected plan for column list: {}", other.display()))),
+        }
+    }
+
+    fn plan_sql(&mut self, sql: &SqlStatement, stmt: &ParsedStatement) -> Result<Statement, SqlError> {
+        match sql {
+            SqlStatement::CreateTable(ct) => {
+                if ct.query.is_some() {
+                    return Err(SqlError::new(stmt.location, "CREATE TABLE … AS SELECT is not supported")
+                        .with_hint("use CREATE MATERIALIZED VIEW for a derived relation"));
+                }
+                if !matches!(ct.table_options, CreateTableOptions::None) {
+                    return Err(SqlError::new(stmt.location, "tables take no WITH options")
+                        .with_hint("for data from outside use CREATE SOURCE … WITH (connector = …)"));
+                }
+                let name = ct.name.0.iter().map(|p| p.as_ident().map(normalize_ident).unwrap_or_default()).collect::<Vec<_>>().join(".");
+                let LogicalPlan::Ddl(DdlStatement::CreateMemoryTable(t)) = self.df_plan(sql.clone(), stmt)? else {
+                    return Err(SqlError::new(stmt.location, "unexpected plan for CREATE TABLE"));
+                };
+                let schema = arrow_schema(t.input.schema());
+                check_unique_names(&name, &schema, stmt)?;
+                let primary_key = t
+                    .constraints
+                    .iter()
+                    .find_map(|c| match c {
+                        datafusion::common::Constraint::PrimaryKey(cols) => Some(cols.clone()),
+                        _ => None,
+                    })
+                    .unwrap_or_default();
+                self.register(&name, RelationKind::Table, schema.clone(), stmt.location)?;
+                Ok(Statement::CreateTable(TableDef { name, schema, primary_key }))
+            }
+            SqlStatement::CreateView(v) => {
+                let name = v.name.0.iter().map(|p| p.as_ident().map(normalize_ident).unwrap_or_default()).collect::<Vec<_>>().join(".");
+                if !v.columns.is_empty() {
+                    return Err(SqlError::new(stmt.location, "a column list on CREATE VIEW is not supported")
+                        .with_hint("alias the columns in the SELECT instead"));
+                }
+                let plan = self.plan_query(&v.query, stmt)?;
+                check_unique_names(&name, &plan.schema, stmt)?;
+                self.register(&name, if v.materialized { RelationKind::MaterializedView } else { RelationKind::View }, plan.schema.clone(), stmt.location)?;
+                self.register(&errors_name(&name), RelationKind::Errors, error_schema(), stmt.location)?;
+                Ok(Statement::CreateView(ViewDef { name, plan, materialized: v.materialized, query: v.query.to_string() }))
+            }
+            SqlStatement::Insert(_) | SqlStatement::Update(_) | SqlStatement::Delete(_) => {
+                let kind = match sql {
+                    SqlStatement::Insert(_) => DmlKind::Insert,
+                    SqlStatement::Update(_) => DmlKind::Update,
+                    _ => DmlKind::Delete,
+                };
+                let LogicalPlan::Dml(dml) = self.df_plan(sql.clone(), stmt)? else {
+                    return Err(SqlError::new(stmt.location, "unexpected plan for DML"));
+                };
+                let table = dml.table_name.table().to_string();
+                match self.catalog.get(&table).map(|e| e.kind) {
+                    Some(RelationKind::Table) => {}
+                    _ => {
+                        return Err(SqlError::new(
+                            locate_word(&stmt.text, stmt.location, &table).unwrap_or(stmt.location),
+                            format!("'{table}' is not a table; only tables accept INSERT, UPDATE and DELETE"),
+                        ));
+                    }
+                }
+                // DML reads only tables: views and sources have no snapshot outside the dataflow.
+                for dep in referenced_tables(&dml.input) {
+                    if self.catalog.get(&dep).map(|e| e.kind) != Some(RelationKind::Table) {
+                        return Err(SqlError::new(
+                            locate_word(&stmt.text, stmt.location, &dep).unwrap_or(stmt.location),
+                            format!("DML may only read tables, and '{dep}' is not a table"),
+                        ));
+                    }
+                }
+                Ok(Statement::Dml(DmlDef { table, kind, statement: sql.clone(), location: stmt.location, text: stmt.text.clone() }))
+            }
+            SqlStatement::Query(q) => {
+                let hint = if matches!(*q.body, SetExpr::Select(_)) {
+                    "wrap it: CREATE VIEW name AS SELECT …; then CREATE SINK … FROM name WITH (connector = 'stdout')"
+                } else {
+                    "pipelines hold DDL and DML; queries go in views"
+                };
+                Err(SqlError::new(stmt.location, "a bare query does nothing in a pipeline").with_hint(hint))
+            }
+            other => {
+                let first = other.to_string().split_whitespace().take(2).collect::<Vec<_>>().join(" ");
+                Err(SqlError::new(stmt.location, format!("{first} is not supported in a pipeline"))
+                    .with_hint("supported: CREATE SOURCE/TABLE/VIEW/MATERIALIZED VIEW/SINK, INSERT, UPDATE, DELETE"))
+            }
+        }
+    }
+}
+
+fn check_unique_names(name: &str, schema: &SchemaRef, stmt: &ParsedStatement) -> Result<(), SqlError> {
+    let mut seen = std::collections::HashSet::new();
+    for f in schema.fields() {
+        if !seen.insert(f.name().as_str()) {
+            return Err(SqlError::new(
+                locate_word(&stmt.text, stmt.location, f.name()).unwrap_or(stmt.location),
+                format!("column '{}' appears more than once in '{name}'", f.name()),
+            )
+            .with_hint("give the columns distinct names with AS"));
+        }
+    }
+    Ok(())
+}
+
+fn referenced_tables(plan: &LogicalPlan) -> Vec<String> {
+    let mut out = Vec::new();
+    let _ = plan.apply_with_subqueries(|p| {
+        if let LogicalPlan::TableScan(s) = p {
+            out.push(s.table_name.table().to_string());
+        }
+        Ok(datafusion::common::tree_node::TreeNodeRecursion::Continue)
+    });
+    out
+}
+

@@ -1,0 +1,239 @@
+//! The `illunare` command line: run, check and explain pipelines; generate test data.
+
+mod generate;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use illunare_coord::{Pipeline, RunOptions};
+use illunare_dataflow::ClusterConfig;
+
+#[derive(Parser)]
+#[command(name = "illunare", version, about = "Streaming SQL over live streams, maintained incrementally")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args, Clone)]
+struct ClusterArgs {
+    /// Worker threads per process.
+    #[arg(long, short = 'w', default_value_t = 1)]
+    workers: usize,
+    /// Number of processes in a cluster (timely cluster mode).
+    #[arg(long, default_value_t = 1)]
+    processes: usize,
+    /// This process's index in the cluster (0-based).
+    #[arg(long, default_value_t = 0)]
+    process_index: usize,
+    /// File with one `host:port` per process.
+    #[arg(long)]
+    hosts: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a pipeline until its bounded sources end, or until Ctrl-C.
+    Run {
+        file: PathBuf,
+        #[command(flatten)]
+        cluster: ClusterArgs,
+        /// Minimum time between two commits of a sink (e.g. 500ms, 2s).
+        #[arg(long, default_value = "500ms")]
+        commit_interval: String,
+    },
+    /// Validate a pipeline: SQL, types, connectors and options. Errors point at line:column.
+    Check { file: PathBuf },
+    /// Print the plan of every view, operator by operator.
+    Explain { file: PathBuf },
+    /// Write generated data to files (the same rows the `generator` connector produces).
+    Generate(generate::GenerateArgs),
+}
+
+fn registry() -> illunare_connector::Registry {
+    let mut r = illunare_connector::Registry::default();
+    r.add_source(Arc::new(illunare_source_generator::GeneratorConnector))
+        .add_source(Arc::new(illunare_source_file::FileSourceConnector))
+        .add_sink(Arc::new(illunare_sink_file::FileSinkConnector))
+        .add_sink(Arc::new(illunare_sink_file::StdoutSinkConnector));
+    r
+}
+
+fn load(file: &PathBuf) -> Result<(String, Result<Pipeline, String>)> {
+    let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let result = Pipeline::load(&text, &registry()).map_err(|e| e.render(&file.display().to_string(), &text));
+    Ok((text, result))
+}
+
+fn cluster_config(args: &ClusterArgs) -> Result<ClusterConfig> {
+    let hosts = match &args.hosts {
+        Some(path) => std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read hosts file {}", path.display()))?
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .map(str::to_string)
+            .collect(),
+        None => vec![],
+    };
+    if args.processes > 1 && hosts.len() != args.processes {
+        anyhow::bail!("--processes {} needs a --hosts file with {} lines (got {})", args.processes, args.processes, hosts.len());
+    }
+    if args.process_index >= args.processes.max(1) {
+        anyhow::bail!("--process-index {} must be below --processes {}", args.process_index, args.processes);
+    }
+    Ok(ClusterConfig { workers: args.workers.max(1), processes: args.processes.max(1), process_index: args.process_index, hosts })
+}
+
+fn run(file: &PathBuf, cluster: &ClusterArgs, commit_interval: &str) -> Result<ExitCode> {
+    let (_, loaded) = load(file)?;
+    let mut pipeline = match loaded {
+        Ok(p) => p,
+        Err(report) => {
+            eprintln!("{report}");
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let options = RunOptions {
+        cluster: cluster_config(cluster)?,
+        capture_all: false,
+        commit_interval: illunare_connector::parse_duration(commit_interval).map_err(anyhow::Error::msg)?,
+    };
+    let interrupted = Arc::new(AtomicBool::new(false));
+    {
+        let flag = interrupted.clone();
+        ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst)).context("cannot install the Ctrl-C handler")?;
+    }
+    let started = Instant::now();
+    if let Err(e) = pipeline.start(&options) {
+        let text = std::fs::read_to_string(file).unwrap_or_default();
+        eprintln!("{}", e.render(&file.display().to_string(), &text));
+        pipeline.stop();
+        return Ok(ExitCode::from(1));
+    }
+    // No API yet: once the file's DML ran, tables are final.
+    pipeline.close_tables();
+    tracing::info!("pipeline started ({} view(s), bounded: {})", pipeline.views().len(), pipeline.bounded());
+    let progress = progress_bar();
+    let mut stopping = false;
+    while !pipeline.is_finished() {
+        if interrupted.load(Ordering::SeqCst) && !stopping {
+            eprintln!("stopping: flushing sinks…");
+            pipeline.stop();
+            stopping = true;
+        }
+        if let Some(bar) = &progress {
+            bar.set_message(progress_message(&pipeline, started));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    if let Some(bar) = &progress {
+        bar.finish_and_clear();
+    }
+    eprintln!("{}", progress_message(&pipeline, started));
+    pipeline.join().map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn progress_bar() -> Option<indicatif::ProgressBar> {
+    if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.enable_steady_tick(Duration::from_millis(200));
+    Some(bar)
+}
+
+fn progress_message(pipeline: &Pipeline, started: Instant) -> String {
+    let secs = started.elapsed().as_secs_f64();
+    let mut parts = Vec::new();
+    let mut metrics = pipeline.source_metrics();
+    metrics.sort_by(|a, b| a.0.cmp(&b.0));
+    for (name, m) in metrics {
+        let rows = m.rows.load(Ordering::Relaxed);
+        let errors = m.errors.load(Ordering::Relaxed);
+        parts.push(format!("{name}: {rows} rows ({:.0}/s), {errors} errors", rows as f64 / secs.max(1e-3)));
+    }
+    format!("[{secs:.1}s] {}", parts.join("; "))
+}
+
+fn check(file: &PathBuf) -> Result<ExitCode> {
+    let (_, loaded) = load(file)?;
+    match loaded {
+        Ok(p) => {
+            let count = |f: fn(&illunare_sql::Statement) -> bool| p.statements.iter().filter(|s| f(s)).count();
+            println!(
+                "{}: ok ({} source(s), {} table(s), {} view(s), {} sink(s), {} DML statement(s))",
+                file.display(),
+                count(|s| matches!(s, illunare_sql::Statement::CreateSource(_))),
+                count(|s| matches!(s, illunare_sql::Statement::CreateTable(_))),
+                count(|s| matches!(s, illunare_sql::Statement::CreateView(_))),
+                count(|s| matches!(s, illunare_sql::Statement::CreateSink(_))),
+                count(|s| matches!(s, illunare_sql::Statement::Dml(_))),
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(report) => {
+            eprintln!("{report}");
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+fn explain(file: &PathBuf) -> Result<ExitCode> {
+    let (_, loaded) = load(file)?;
+    let pipeline = match loaded {
+        Ok(p) => p,
+        Err(report) => {
+            eprintln!("{report}");
+            return Ok(ExitCode::from(1));
+        }
+    };
+    for stmt in &pipeline.statements {
+        match stmt {
+            illunare_sql::Statement::CreateSource(s) => {
+                let cols: Vec<String> = s.schema.fields().iter().map(|f| format!("{} {}", f.name(), f.data_type())).collect();
+                println!("source {} via {} ({})", s.name, s.connector().unwrap_or("?"), cols.join(", "));
+            }
+            illunare_sql::Statement::CreateTable(t) => {
+                let cols: Vec<String> = t.schema.fields().iter().map(|f| format!("{} {}", f.name(), f.data_type())).collect();
+                println!("table {} ({})", t.name, cols.join(", "));
+            }
+            illunare_sql::Statement::CreateView(v) => {
+                println!("{} {}:", if v.materialized { "materialized view" } else { "view" }, v.name);
+                for line in v.plan.explain().lines() {
+                    println!("  {line}");
+                }
+            }
+            illunare_sql::Statement::CreateSink(s) => println!("sink {} from {} via {}", s.name, s.from, s.connector().unwrap_or("?")),
+            illunare_sql::Statement::Dml(d) => println!("dml {:?} on {}", d.kind, d.table),
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("ILLUNARE_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Run { file, cluster, commit_interval } => run(file, cluster, commit_interval),
+        Command::Check { file } => check(file),
+        Command::Explain { file } => explain(file),
+        Command::Generate(args) => generate::generate(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
