@@ -12,6 +12,7 @@ mod error;
 mod lower;
 mod parser;
 mod planner;
+mod subquery;
 
 pub use dml::{TableSnapshots, execute_dml};
 pub use error::{Location, SqlError};

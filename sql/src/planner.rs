@@ -202,6 +202,9 @@ impl Planner {
     pub fn plan_query(&self, query: &datafusion::sql::sqlparser::ast::Query, parsed: &ParsedStatement) -> Result<Plan, SqlError> {
         let logical = self.df_plan(SqlStatement::Query(Box::new(query.clone())), parsed)?;
         let optimized = self.ctx.state().optimize(&logical).map_err(|e| df_error(e, &parsed.text, parsed.location))?;
+        let optimized = crate::subquery::rewrite_scalar_subqueries(optimized)
+            .and_then(|p| self.ctx.state().optimize(&p))
+            .map_err(|e| df_error(e, &parsed.text, locate_word(&parsed.text, parsed.location, "select").unwrap_or(parsed.location)))?;
         self.lowerer.lower(&optimized).map_err(|e| lower_error(e, parsed))
     }
 

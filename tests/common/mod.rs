@@ -1,0 +1,74 @@
+//! Shared helpers for integration tests: the connector registry and running a pipeline to
+//! completion against the batch oracle.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use illunare_coord::oracle::{Oracle, canonical};
+use illunare_coord::{Pipeline, RunOptions};
+use illunare_dataflow::ClusterConfig;
+use illunare_types::errors_name;
+
+pub fn registry() -> illunare_connector::Registry {
+    let mut r = illunare_connector::Registry::default();
+    r.add_source(Arc::new(illunare_source_generator::GeneratorConnector))
+        .add_source(Arc::new(illunare_source_file::FileSourceConnector))
+        .add_sink(Arc::new(illunare_sink_file::FileSinkConnector))
+        .add_sink(Arc::new(illunare_sink_file::StdoutSinkConnector));
+    r
+}
+
+pub fn options(workers: usize) -> RunOptions {
+    RunOptions { cluster: ClusterConfig { workers, ..Default::default() }, capture_all: true, commit_interval: Duration::ZERO }
+}
+
+/// Runs a bounded pipeline to its end; returns every view's rows and its error rows, canonicalised.
+pub fn run_collect(text: &str, workers: usize) -> (BTreeMap<String, Vec<String>>, BTreeMap<String, Vec<String>>) {
+    let mut pipeline = Pipeline::load(text, &registry()).unwrap_or_else(|e| panic!("{}", e.render("test.sql", text)));
+    pipeline.start(&options(workers)).unwrap_or_else(|e| panic!("{e}"));
+    pipeline.close_tables();
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while !pipeline.is_finished() {
+        assert!(std::time::Instant::now() < deadline, "pipeline did not finish");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let mut views = BTreeMap::new();
+    let mut errors = BTreeMap::new();
+    for name in pipeline.views() {
+        let schema = pipeline.planner.catalog()[&name].schema.clone();
+        let rows = pipeline.final_rows(&name).unwrap_or_default();
+        views.insert(name.clone(), canonical(&rows, &schema));
+        let err_rows = pipeline.final_rows(&errors_name(&name)).unwrap_or_default();
+        errors.insert(name.clone(), canonical(&err_rows, &illunare_types::error_schema()));
+    }
+    pipeline.join().unwrap_or_else(|e| panic!("{e}"));
+    (views, errors)
+}
+
+/// Runs the pipeline and asserts every view equals the DataFusion oracle; returns the views.
+pub fn run_and_compare(text: &str, workers: usize) -> BTreeMap<String, Vec<String>> {
+    let (views, _) = run_collect(text, workers);
+    let pipeline = Pipeline::load(text, &registry()).unwrap_or_else(|e| panic!("{e}"));
+    // The oracle needs the tables' final contents: replay the DML without a dataflow.
+    let mut pipeline = pipeline;
+    let dml: Vec<_> = pipeline
+        .statements
+        .iter()
+        .filter_map(|s| match s {
+            illunare_sql::Statement::Dml(d) => Some(d.clone()),
+            _ => None,
+        })
+        .collect();
+    for d in &dml {
+        pipeline.tables.apply(d).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio");
+    let oracle = rt.block_on(Oracle::new(&pipeline)).unwrap_or_else(|e| panic!("oracle: {e}"));
+    for (name, rows) in &views {
+        let expected = rt.block_on(oracle.view(name)).unwrap_or_else(|e| panic!("oracle {name}: {e}"));
+        assert_eq!(rows, &expected, "view {name} with {workers} worker(s) differs from DataFusion");
+    }
+    views
+}

@@ -1,0 +1,90 @@
+//! The batch oracle over whole pipelines: every view's final contents equal DataFusion running
+//! the same SELECT over the same source data and table contents — for 1, 2 and 3 workers.
+
+mod common;
+
+use common::{registry, run_and_compare};
+
+const TRANSACTIONS: &str = "
+CREATE SOURCE tx (tx_id BIGINT, card_id VARCHAR, merchant VARCHAR, amount DOUBLE, currency VARCHAR, ts TIMESTAMP)
+  WITH (connector = 'generator', kind = 'transactions', rows = '30000', seed = '7', cards = '300', merchants = '50');
+CREATE SOURCE merchants (merchant VARCHAR, risk VARCHAR, category VARCHAR)
+  WITH (connector = 'file', path = 'pipelines/data/merchants.csv', format = 'csv');
+CREATE TABLE blocked (card_id VARCHAR PRIMARY KEY);
+INSERT INTO blocked VALUES ('c1'), ('c2'), ('c3');
+DELETE FROM blocked WHERE card_id = 'c2';
+";
+
+#[test]
+fn quickstart_shape_matches_datafusion() {
+    let text = format!(
+        "{TRANSACTIONS}
+        CREATE MATERIALIZED VIEW spend AS
+          SELECT t.card_id, m.risk, count(*) AS n, sum(t.amount) AS total
+          FROM tx t JOIN merchants m ON t.merchant = m.merchant
+          WHERE t.card_id NOT IN (SELECT card_id FROM blocked)
+          GROUP BY t.card_id, m.risk;
+        CREATE VIEW top_high_risk AS
+          SELECT card_id, total FROM spend WHERE risk = 'high' ORDER BY total DESC, card_id LIMIT 10;"
+    );
+    for workers in [1, 2, 3] {
+        run_and_compare(&text, workers);
+    }
+}
+
+#[test]
+fn aggregates_joins_and_subqueries_match_datafusion() {
+    let text = format!(
+        "{TRANSACTIONS}
+        CREATE VIEW per_currency AS
+          SELECT currency, count(*) AS n, count(DISTINCT card_id) AS cards, min(amount) AS lo, max(amount) AS hi,
+                 avg(amount) AS mean, stddev(amount) AS sd, bool_or(amount > 1000) AS any_big
+          FROM tx GROUP BY currency;
+        CREATE VIEW by_category AS
+          SELECT m.category, sum(t.amount) AS total
+          FROM tx t LEFT JOIN merchants m ON t.merchant = m.merchant GROUP BY 1 HAVING count(*) > 10;
+        CREATE VIEW big_spenders AS
+          SELECT card_id, sum(amount) AS total FROM tx GROUP BY card_id
+          HAVING sum(amount) > (SELECT avg(amount) * 150 FROM tx);
+        CREATE VIEW ranked AS
+          SELECT * FROM (SELECT card_id, amount, row_number() OVER (PARTITION BY card_id ORDER BY amount DESC, tx_id) AS rn FROM tx)
+          WHERE rn <= 2;
+        CREATE VIEW blocked_activity AS
+          SELECT card_id, count(*) AS n FROM tx t WHERE EXISTS (SELECT 1 FROM blocked b WHERE b.card_id = t.card_id) GROUP BY card_id;
+        CREATE VIEW currencies AS SELECT DISTINCT currency FROM tx UNION SELECT 'XXX';
+        CREATE VIEW global AS SELECT count(*) AS n, sum(amount) AS total FROM tx WHERE amount < 0;"
+    );
+    for workers in [1, 2] {
+        run_and_compare(&text, workers);
+    }
+}
+
+#[test]
+fn bad_file_rows_go_to_the_errors_relation() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("m.csv");
+    std::fs::write(&path, "merchant,score\nm1,1.5\nm2,oops\nm3,3\n").expect("write");
+    let text = format!(
+        "CREATE SOURCE m (merchant VARCHAR, score DOUBLE) WITH (connector = 'file', path = '{}', format = 'csv');
+         CREATE VIEW scores AS SELECT merchant, score * 2 AS double_score FROM m;
+         CREATE VIEW bad AS SELECT error, raw, position FROM m_errors;",
+        path.display()
+    );
+    let views = run_and_compare(&text, 1);
+    assert_eq!(views["scores"].len(), 2);
+    assert_eq!(views["bad"].len(), 1);
+    assert!(views["bad"][0].contains("oops"), "{:?}", views["bad"]);
+    let _ = registry();
+}
+
+#[test]
+fn runtime_errors_go_to_the_view_errors_relation() {
+    let text = "
+        CREATE TABLE t (a INT, b INT);
+        INSERT INTO t VALUES (10, 2), (5, 0), (7, NULL);
+        CREATE VIEW ratio AS SELECT a, a / b AS q FROM t;";
+    let (views, errors) = common::run_collect(text, 2);
+    assert_eq!(views["ratio"], vec!["10 | 5".to_string(), "7 | NULL".to_string()]);
+    assert_eq!(errors["ratio"].len(), 1, "{:?}", errors["ratio"]);
+    assert!(errors["ratio"][0].to_lowercase().contains("divide by zero"), "{:?}", errors["ratio"]);
+}
