@@ -88,6 +88,8 @@ pub struct Runtime {
     pub source_metrics: HashMap<String, Arc<SourceMetrics>>,
     _tokio: Option<tokio::runtime::Runtime>,
     last_time: Time,
+    /// Only process 0 feeds table data (every process runs the same coordinator).
+    feeds_tables: bool,
 }
 
 impl Runtime {
@@ -139,7 +141,7 @@ impl Runtime {
             let rx = receivers.lock().map_err(|_| "poisoned".to_string())?[local].take().ok_or("worker started twice")?;
             run_worker(worker, &shared, rx)
         })?;
-        Ok(Runtime { senders, guards: Some(guards), stop, snapshots, source_metrics, _tokio: Some(tokio), last_time: 0 })
+        Ok(Runtime { senders, guards: Some(guards), stop, snapshots, source_metrics, _tokio: Some(tokio), last_time: 0, feeds_tables: cluster.process_index == 0 })
     }
 
     /// A timestamp for the next table change: now, and after every earlier one.
@@ -152,7 +154,7 @@ impl Runtime {
     pub fn update_table(&mut self, table: &str, updates: Vec<(Row, Diff)>) -> Time {
         let time = self.next_time();
         for (i, s) in self.senders.iter().enumerate() {
-            let updates = if i == 0 { updates.clone() } else { Vec::new() };
+            let updates = if i == 0 && self.feeds_tables { updates.clone() } else { Vec::new() };
             let _ = s.send(Command::Update { table: table.to_string(), time, updates });
         }
         time
