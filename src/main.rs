@@ -103,6 +103,7 @@ fn run(file: &PathBuf, cluster: &ClusterArgs, commit_interval: &str) -> Result<E
         cluster: cluster_config(cluster)?,
         capture_all: false,
         commit_interval: illunare_connector::parse_duration(commit_interval).map_err(anyhow::Error::msg)?,
+        ..RunOptions::default()
     };
     let interrupted = Arc::new(AtomicBool::new(false));
     {

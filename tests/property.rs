@@ -75,7 +75,7 @@ fn sql(step: &Step) -> String {
 fn check(steps: &[Step], workers: usize) -> Result<(), TestCaseError> {
     let registry = illunare_connector::Registry::default();
     let mut pipeline = Pipeline::load(PIPELINE, &registry).map_err(|e| TestCaseError::fail(e.to_string()))?;
-    let options = RunOptions { cluster: ClusterConfig { workers, ..Default::default() }, capture_all: true, commit_interval: Duration::ZERO };
+    let options = RunOptions { cluster: ClusterConfig { workers, ..Default::default() }, capture_all: true, commit_interval: Duration::ZERO, tick: Duration::from_millis(1) };
     pipeline.start(&options).map_err(|e| TestCaseError::fail(e.to_string()))?;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio");
     for (i, step) in steps.iter().enumerate() {

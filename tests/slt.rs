@@ -107,6 +107,7 @@ fn run_file(path: &Path, complete: bool) -> Outcome {
     let options = RunOptions {
         capture_all: true,
         commit_interval: Duration::ZERO,
+        tick: Duration::from_millis(1),
         cluster: illunare_dataflow::ClusterConfig { workers, ..Default::default() },
     };
     if let Err(e) = pipeline.start(&options) {

@@ -48,7 +48,7 @@ fn illunare_run(rows: u64, workers: usize) -> Result<(Duration, Vec<String>)> {
          CREATE MATERIALIZED VIEW v AS {QUERY};"
     );
     let mut pipeline = Pipeline::load(&text, &registry()).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let options = RunOptions { cluster: ClusterConfig { workers, ..Default::default() }, capture_all: false, commit_interval: Duration::from_secs(1) };
+    let options = RunOptions { cluster: ClusterConfig { workers, ..Default::default() }, capture_all: false, commit_interval: Duration::from_secs(1), ..RunOptions::default() };
     let start = Instant::now();
     pipeline.start(&options).map_err(|e| anyhow::anyhow!("{e}"))?;
     pipeline.close_tables();

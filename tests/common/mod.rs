@@ -21,7 +21,7 @@ pub fn registry() -> illunare_connector::Registry {
 }
 
 pub fn options(workers: usize) -> RunOptions {
-    RunOptions { cluster: ClusterConfig { workers, ..Default::default() }, capture_all: true, commit_interval: Duration::ZERO }
+    RunOptions { cluster: ClusterConfig { workers, ..Default::default() }, capture_all: true, commit_interval: Duration::ZERO, tick: Duration::from_millis(1) }
 }
 
 /// Runs a bounded pipeline to its end; returns every view's rows and its error rows, canonicalised.

@@ -54,11 +54,13 @@ pub struct RunOptions {
     pub capture_all: bool,
     /// Minimum time between two commits of a sink.
     pub commit_interval: Duration,
+    /// Granularity of source timestamps: rows read within one tick share a time.
+    pub tick: Duration,
 }
 
 impl Default for RunOptions {
     fn default() -> Self {
-        RunOptions { cluster: ClusterConfig::default(), capture_all: false, commit_interval: Duration::from_millis(500) }
+        RunOptions { cluster: ClusterConfig::default(), capture_all: false, commit_interval: Duration::from_millis(500), tick: Duration::from_millis(100) }
     }
 }
 
@@ -122,7 +124,7 @@ impl Pipeline {
 
     /// Builds the dataflow and starts it; then applies the file's DML in order.
     pub fn start(&mut self, options: &RunOptions) -> Result<(), CoordError> {
-        let mut spec = DataflowSpec::default();
+        let mut spec = DataflowSpec { tick_ms: options.tick.as_millis() as Time, ..DataflowSpec::default() };
         for stmt in &self.statements {
             match stmt {
                 Statement::CreateSource(def) => {

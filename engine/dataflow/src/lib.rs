@@ -15,6 +15,7 @@ pub mod accum;
 pub mod join;
 pub mod keyed;
 pub mod mfp;
+pub mod minmax;
 pub mod reduce;
 pub mod render;
 pub mod runtime;

@@ -1,12 +1,14 @@
 //! GROUP BY with aggregates.
 //!
-//! Two paths, combined per group by key:
-//! - **accumulable** aggregates (`count`, `sum`, `avg` of numbers; see `accum.rs`) travel as
-//!   differential diffs and cost O(1) per change;
-//! - **everything else** (min/max, DISTINCT, FILTER, string_agg, array_agg, stddev, …): rows are
-//!   keyed by group and differential's `reduce` hands each changed group's multiset to fresh
-//!   DataFusion accumulators (`illunare_eval::aggregate`), so they behave exactly as in
-//!   DataFusion and retractions are handled by recomputation.
+//! Aggregates are split by how they can be maintained, each part keyed by group, and the parts
+//! joined back per group in the query's column order:
+//! - **accumulable** (`count`, `sum`, `avg` of numbers; `accum.rs`): differential diffs, O(1)
+//!   per change;
+//! - **min / max** (`minmax.rs`): hierarchical reduction, O(group/64 + 64) per change;
+//! - **everything else** (DISTINCT, FILTER, string_agg, array_agg, stddev, …): differential's
+//!   `reduce` hands each changed group's multiset to fresh DataFusion accumulators
+//!   (`illunare_eval::aggregate`), so they behave exactly as in DataFusion; retractions are
+//!   handled by recomputation.
 //!
 //! A global aggregate (no GROUP BY) yields its one row even over empty input: the constant
 //! "empty input" row is added and cancelled by the computed row whenever there is input.
@@ -19,8 +21,28 @@ use illunare_types::{Datum, Diff, Row, Time};
 use timely::dataflow::operators::core::OkErr;
 
 use crate::accum::{Accum, FastKind, SLOTS, accum_of, fast_kind, finish};
-use crate::keyed::key_by;
+use crate::keyed::{EmptyCollection, KeyedColl, key_by};
+use crate::minmax::{Extreme, extreme_of, render_minmax};
 use crate::{Coll, Failure, Rendered, constant, error_row};
+
+enum Method {
+    Accumulable(FastKind),
+    Extreme(Extreme),
+    Recompute,
+}
+
+/// Evaluates `group_keys ++ args` per row and splits into `(key, args)`.
+fn keyed_args<'s>(input: Coll<'s>, group_keys: &[Expr], args: Vec<Expr>, schema: &SchemaRef, relation: &str) -> (KeyedColl<'s>, Coll<'s>) {
+    let nkeys = group_keys.len();
+    let mut exprs = group_keys.to_vec();
+    exprs.extend(args);
+    let (keyed, errors) = key_by(input, exprs, schema.clone(), false, relation);
+    (keyed.map(move |(ext, _row)| (Row(ext.0[..nkeys].to_vec()), Row(ext.0[nkeys..].to_vec()))), errors)
+}
+
+fn argument(agg: &Aggregate) -> Expr {
+    Expr::new(agg.function.expressions()[0].clone(), agg.text.clone())
+}
 
 pub fn render_reduce<'s>(
     input: Coll<'s>,
@@ -29,45 +51,51 @@ pub fn render_reduce<'s>(
     input_schema: SchemaRef,
     relation: &str,
 ) -> Rendered<'s> {
-    let global = group_keys.is_empty();
-    let nkeys = group_keys.len();
-    let kinds: Vec<Option<FastKind>> = aggregates.iter().map(fast_kind).collect();
-    let fast_count = kinds.iter().filter(|k| k.is_some()).count();
-    // Too many accumulable aggregates for one diff: recompute them all.
-    let kinds: Vec<Option<FastKind>> = if fast_count > SLOTS { vec![None; kinds.len()] } else { kinds };
-    let fast: Vec<(usize, FastKind)> = kinds.iter().enumerate().filter_map(|(i, k)| k.map(|k| (i, k))).collect();
-    let slow: Vec<usize> = kinds.iter().enumerate().filter(|(_, k)| k.is_none()).map(|(i, _)| i).collect();
-    let mut errors = input.scope().empty_collection_rows();
+    let scope = input.scope();
+    let mut methods: Vec<Method> = aggregates
+        .iter()
+        .map(|a| match (fast_kind(a), extreme_of(a, &input_schema)) {
+            (Some(k), _) => Method::Accumulable(k),
+            (None, Some(e)) => Method::Extreme(e),
+            _ => Method::Recompute,
+        })
+        .collect();
+    if methods.iter().filter(|m| matches!(m, Method::Accumulable(_))).count() > SLOTS {
+        for m in methods.iter_mut() {
+            if matches!(m, Method::Accumulable(_)) {
+                *m = Method::Recompute;
+            }
+        }
+    }
+    let mut errors: Coll<'s> = scope.empty_collection();
+    // Each part: (key, its aggregates' values), and which aggregates it holds, in order.
+    let mut parts: Vec<(KeyedColl<'s>, Vec<usize>)> = Vec::new();
 
-    // Fast path: (key, accumulated diff) per group.
-    let fast_part = if fast.is_empty() && !slow.is_empty() {
-        None
-    } else {
+    let fast: Vec<(usize, FastKind)> =
+        methods.iter().enumerate().filter_map(|(i, m)| if let Method::Accumulable(k) = m { Some((i, *k)) } else { None }).collect();
+    let extremes: Vec<(usize, Extreme)> =
+        methods.iter().enumerate().filter_map(|(i, m)| if let Method::Extreme(e) = m { Some((i, *e)) } else { None }).collect();
+    let slow: Vec<usize> = methods.iter().enumerate().filter(|(_, m)| matches!(m, Method::Recompute)).map(|(i, _)| i).collect();
+
+    if !fast.is_empty() || aggregates.is_empty() {
         let mut exprs = group_keys.clone();
-        exprs.extend(fast.iter().map(|(i, _)| {
-            let arg = aggregates[*i].function.expressions()[0].clone();
-            Expr::new(arg, aggregates[*i].text.clone())
-        }));
-        let (keyed, key_errors) = key_by(input.clone(), exprs, input_schema.clone(), false, relation);
-        errors = errors.concat(key_errors);
-        let fast_kinds: Vec<FastKind> = fast.iter().map(|(_, k)| *k).collect();
-        let counted = keyed
-            .explode(move |(ext, _row)| {
-                let key = Row(ext.0[..nkeys].to_vec());
-                let acc = accum_of(&fast_kinds, &ext.0[nkeys..]);
-                std::iter::once((key, acc))
-            })
-            .count_core::<Diff>();
-        let fast_kinds: Vec<FastKind> = fast.iter().map(|(_, k)| *k).collect();
-        Some(counted.flat_map(move |(key, acc): (Row, Accum)| {
-            if acc.rows == 0 { None } else { Some((key, Row(finish(&fast_kinds, &acc)))) }
-        }))
-    };
-
-    // Recomputation path: (key, values of the other aggregates) per group.
-    let slow_part = if slow.is_empty() {
-        None
-    } else {
+        exprs.extend(fast.iter().map(|(i, _)| argument(&aggregates[*i])));
+        let kinds: Vec<FastKind> = fast.iter().map(|(_, k)| *k).collect();
+        let k2 = kinds.clone();
+        let (partial, errs) = partial_accumulate(input.clone(), exprs, group_keys.len(), kinds, input_schema.clone(), relation);
+        errors = errors.concat(errs);
+        let counted = partial.count_core::<Diff>();
+        let values = counted.flat_map(move |(key, acc): (Row, Accum)| if acc.rows == 0 { None } else { Some((key, Row(finish(&k2, &acc)))) });
+        parts.push((values, fast.iter().map(|(i, _)| *i).collect()));
+    }
+    if !extremes.is_empty() {
+        let args = extremes.iter().map(|(i, _)| argument(&aggregates[*i])).collect();
+        let (keyed, errs) = keyed_args(input.clone(), &group_keys, args, &input_schema, relation);
+        errors = errors.concat(errs);
+        let values = render_minmax(keyed, extremes.iter().map(|(_, e)| *e).collect());
+        parts.push((values, extremes.iter().map(|(i, _)| *i).collect()));
+    }
+    if !slow.is_empty() {
         let (keyed, key_errors) = key_by(input.clone(), group_keys.clone(), input_schema.clone(), false, relation);
         errors = errors.concat(key_errors);
         let rel = relation.to_string();
@@ -84,47 +112,32 @@ pub fn render_reduce<'s>(
             Err(row) => Err((row, t, d)),
         });
         errors = errors.concat(err.as_collection());
-        Some(ok.as_collection())
-    };
+        parts.push((ok.as_collection(), slow));
+    }
 
-    // Reassemble `key ++ aggregates` in the query's order.
-    let order: Vec<(bool, usize)> = {
-        let mut fi = 0;
-        let mut si = 0;
-        kinds
-            .iter()
-            .map(|k| {
-                if k.is_some() {
-                    fi += 1;
-                    (true, fi - 1)
-                } else {
-                    si += 1;
-                    (false, si - 1)
-                }
-            })
-            .collect()
-    };
-    let assemble = move |key: &Row, f: Option<&Row>, s: Option<&Row>| -> Row {
-        let mut out = key.0.clone();
-        for (is_fast, i) in &order {
-            let source = if *is_fast { f } else { s };
-            out.push(source.map(|r| r.0[*i].clone()).unwrap_or(Datum::Null));
-        }
+    // Join the parts per group, then put the aggregates back in the query's order.
+    let mut parts = parts.into_iter();
+    let (mut joined, mut held) = parts.next().expect("a reduce has at least one part");
+    for (part, indices) in parts {
+        joined = joined.join_map(part, |k, a, b| (k.clone(), a.concat(b)));
+        held.extend(indices);
+    }
+    let mut position = vec![0usize; aggregates.len()];
+    for (slot, &agg) in held.iter().enumerate() {
+        position[agg] = slot;
+    }
+    let mut ok: Coll<'s> = joined.map(move |(key, values)| {
+        let mut out = key.0;
+        out.extend(position.iter().map(|&p| values.0.get(p).cloned().unwrap_or(Datum::Null)));
         Row(out)
-    };
-    let mut ok: Coll<'s> = match (fast_part, slow_part) {
-        (Some(f), None) => f.map(move |(k, v)| assemble(&k, Some(&v), None)),
-        (None, Some(s)) => s.map(move |(k, v)| assemble(&k, None, Some(&v))),
-        (Some(f), Some(s)) => f.join_map(s, move |k, fv, sv| assemble(k, Some(fv), Some(sv))),
-        (None, None) => unreachable!("a reduce has a fast or a slow part"),
-    };
-    if global {
+    });
+    if group_keys.is_empty() {
         match aggregate(&aggregates, &input_schema, &[]) {
             Ok(defaults) => {
                 let default_row = Row(defaults);
                 let d2 = default_row.clone();
                 let present = ok.clone().map(move |_| d2.clone());
-                ok = ok.concat(constant(input.scope(), vec![default_row])).concat(present.negate());
+                ok = ok.concat(constant(scope, vec![default_row])).concat(present.negate());
             }
             Err(e) => tracing::warn!("aggregate over empty input failed: {e}"),
         }
@@ -132,12 +145,52 @@ pub fn render_reduce<'s>(
     Rendered { ok, err: errors }
 }
 
-trait EmptyRows<'s> {
-    fn empty_collection_rows(&self) -> Coll<'s>;
-}
-
-impl<'s> EmptyRows<'s> for timely::dataflow::Scope<'s, Time> {
-    fn empty_collection_rows(&self) -> Coll<'s> {
-        crate::keyed::EmptyCollection::empty_collection(self)
-    }
+/// Evaluates keys and arguments per container and pre-aggregates: one `(key, Accum)` update
+/// per distinct key and time in the container instead of one per row.
+fn partial_accumulate<'s>(
+    input: Coll<'s>,
+    exprs: Vec<Expr>,
+    nkeys: usize,
+    kinds: Vec<FastKind>,
+    schema: SchemaRef,
+    relation: &str,
+) -> (differential_dataflow::VecCollection<'s, Time, Row, Accum>, Coll<'s>) {
+    use timely::dataflow::channels::pact::Pipeline;
+    use timely::dataflow::operators::generic::Operator;
+    let relation = relation.to_string();
+    let tagged = input.inner.unary::<timely::container::CapacityContainerBuilder<Vec<_>>, _, _, _>(Pipeline, "PartialAggregate", move |_, _| {
+        move |input, output| {
+            input.for_each(|time, data| {
+                let refs: Vec<&Row> = data.iter().map(|(r, _, _)| r).collect();
+                let results = illunare_eval::map_rows(&exprs, &schema, &refs);
+                let mut sums: std::collections::HashMap<(Row, Time), Accum> = std::collections::HashMap::new();
+                let mut session = output.session(&time);
+                for ((row, t, d), result) in data.drain(..).zip(results) {
+                    match result {
+                        Ok(ext) => {
+                            let mut values = ext.0;
+                            let args = values.split_off(nkeys);
+                            let acc = differential_dataflow::difference::Multiply::multiply(accum_of(&kinds, &args), &d);
+                            let entry = sums.entry((Row(values), t)).or_default();
+                            differential_dataflow::difference::Semigroup::plus_equals(entry, &acc);
+                        }
+                        Err(e) => {
+                            let raw = crate::mfp::describe(&row);
+                            let mut err = Accum::default();
+                            err.rows = d as i64;
+                            session.give((Err(error_row(&relation, Failure { message: e.0, raw })), t, err));
+                        }
+                    }
+                }
+                for ((key, t), acc) in sums {
+                    session.give((Ok(key), t, acc));
+                }
+            });
+        }
+    });
+    let (ok, err) = tagged.ok_err(|(r, t, a): (Result<Row, Row>, Time, Accum)| match r {
+        Ok(key) => Ok((key, t, a)),
+        Err(row) => Err((row, t, a.rows as Diff)),
+    });
+    (ok.as_collection(), err.as_collection())
 }

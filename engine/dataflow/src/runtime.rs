@@ -52,6 +52,8 @@ pub struct DataflowSpec {
     pub sinks: Vec<SinkRuntimeSpec>,
     /// Relations whose contents are kept in memory on worker 0.
     pub captures: Vec<String>,
+    /// Granularity of source timestamps in ms (see `source.rs`).
+    pub tick_ms: Time,
 }
 
 /// Where the workers run.
@@ -244,7 +246,7 @@ fn run_worker(worker: &mut timely::worker::Worker, shared: &Shared, commands: Re
         let mut inputs = HashMap::new();
         for (name, source) in &spec.sources {
             let metrics = shared.metrics.get(name).cloned().unwrap_or_default();
-            let rendered = render_source(scope, name, source.clone(), SourceContext { runtime: shared.io.clone(), stop: shared.stop.clone(), metrics });
+            let rendered = render_source(scope, name, source.clone(), SourceContext { tick_ms: spec.tick_ms, runtime: shared.io.clone(), stop: shared.stop.clone(), metrics });
             ctx.insert(errors_name(name), Rendered { ok: rendered.err.clone(), err: scope.empty_collection() });
             ctx.insert(name.clone(), rendered);
         }

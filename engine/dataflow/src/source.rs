@@ -112,6 +112,9 @@ async fn read_split(
 }
 
 pub struct SourceContext {
+    /// Times are rounded up to a multiple of this many ms, so downstream operators see few
+    /// distinct times (fewer, larger updates per key) at the cost of that much latency.
+    pub tick_ms: Time,
     pub runtime: tokio::runtime::Handle,
     pub stop: Arc<AtomicBool>,
     pub metrics: Arc<SourceMetrics>,
@@ -153,13 +156,14 @@ pub fn render_source<'s>(scope: timely::dataflow::Scope<'s, Time>, name: &str, s
     }
     let stop = ctx.stop.clone();
     let metrics = ctx.metrics.clone();
+    let tick = ctx.tick_ms.max(1);
 
     builder.build(move |mut caps| {
         let mut err_cap = caps.pop();
         let mut ok_cap = caps.pop();
         move |_frontiers| {
             let (Some(ok_c), Some(err_c)) = (ok_cap.as_mut(), err_cap.as_mut()) else { return };
-            let now = now_ms().max(*ok_c.time());
+            let now = now_ms().div_ceil(tick).saturating_mul(tick).max(*ok_c.time());
             let mut ok_handle = ok_out.activate();
             let mut err_handle = err_out.activate();
             let ok_at = ok_c.delayed(&now);
