@@ -88,3 +88,25 @@ fn runtime_errors_go_to_the_view_errors_relation() {
     assert_eq!(errors["ratio"].len(), 1, "{:?}", errors["ratio"]);
     assert!(errors["ratio"][0].to_lowercase().contains("divide by zero"), "{:?}", errors["ratio"]);
 }
+
+#[test]
+fn join_forms_casts_and_ordered_aggregates_match_datafusion() {
+    let text = "
+        CREATE TABLE a (id INT, k VARCHAR, v DOUBLE);
+        CREATE TABLE b (id INT, k VARCHAR, w VARCHAR);
+        INSERT INTO a VALUES (1, 'x', 1.5), (2, 'y', NULL), (3, 'x', 4), (3, 'x', 4), (NULL, 'z', 0);
+        INSERT INTO b VALUES (1, 'x', '10'), (3, 'q', 'abc'), (4, 'y', '7'), (NULL, 'z', NULL);
+        CREATE VIEW using_join AS SELECT id, a.k, b.w FROM a JOIN b USING (id);
+        CREATE VIEW natural_join AS SELECT * FROM a NATURAL JOIN b;
+        CREATE VIEW comma_join AS SELECT a.id, b.id AS bid FROM a, b WHERE a.k = b.k;
+        CREATE VIEW casts AS SELECT w, TRY_CAST(w AS INT) AS n, CAST(id AS VARCHAR) || '-' || coalesce(w, '?') AS label FROM b;
+        CREATE VIEW filtered AS SELECT k, count(*) FILTER (WHERE v > 1) AS big, string_agg(CAST(id AS VARCHAR), ',' ORDER BY id) AS ids,
+                                       array_agg(v ORDER BY v) AS vs FROM a GROUP BY k;
+        CREATE VIEW set_ops AS (SELECT id FROM a EXCEPT SELECT id FROM b) UNION ALL (SELECT id FROM a INTERSECT SELECT id FROM b);
+        CREATE VIEW offsets AS SELECT id, k FROM a ORDER BY id NULLS FIRST, k LIMIT 2 OFFSET 1;
+        CREATE VIEW cte AS WITH big AS (SELECT * FROM a WHERE v > 1) SELECT k, sum(v) AS s FROM big GROUP BY k;
+        CREATE VIEW ranks AS SELECT k, v, rank() OVER (PARTITION BY k ORDER BY v DESC) AS r, dense_rank() OVER (ORDER BY k) AS d FROM a;";
+    for workers in [1, 2] {
+        run_and_compare(text, workers);
+    }
+}

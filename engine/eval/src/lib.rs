@@ -35,12 +35,27 @@ impl From<arrow::error::ArrowError> for EvalError {
     }
 }
 
+/// Runs `f`, turning a panic inside DataFusion or Arrow into an error for these rows: one bad
+/// value must not take the pipeline down.
+fn guarded<T>(f: impl FnOnce() -> Result<T, EvalError>) -> Result<T, EvalError> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(result) => result,
+        Err(payload) => {
+            let what = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            Err(EvalError(format!("internal error during evaluation: {what}")))
+        }
+    }
+}
+
 fn eval_batch(exprs: &[&Expr], schema: &SchemaRef, rows: &[&Row]) -> Result<Vec<ArrayRef>, EvalError> {
-    let batch = rows_to_batch(schema, rows.iter().copied())?;
-    exprs
-        .iter()
-        .map(|e| Ok(e.physical.evaluate(&batch)?.into_array(batch.num_rows())?))
-        .collect()
+    guarded(|| {
+        let batch = rows_to_batch(schema, rows.iter().copied())?;
+        exprs.iter().map(|e| Ok(e.physical.evaluate(&batch)?.into_array(batch.num_rows())?)).collect()
+    })
 }
 
 /// Evaluates `exprs` on every row; each result is the output row or the error of that row.
@@ -83,6 +98,10 @@ pub fn scalar_to_datum(value: &ScalarValue) -> Result<Datum, EvalError> {
 /// call and every aggregate function behave exactly as in DataFusion. An empty input gives the
 /// aggregates' values over no rows (count 0, sum NULL).
 pub fn aggregate(aggregates: &[Aggregate], schema: &SchemaRef, input: &[(&Row, isize)]) -> Result<Vec<Datum>, EvalError> {
+    guarded(|| aggregate_unguarded(aggregates, schema, input))
+}
+
+fn aggregate_unguarded(aggregates: &[Aggregate], schema: &SchemaRef, input: &[(&Row, isize)]) -> Result<Vec<Datum>, EvalError> {
     let mut rows: Vec<&Row> = Vec::with_capacity(input.len());
     for (row, count) in input {
         if *count < 0 {
@@ -107,7 +126,7 @@ pub fn aggregate(aggregates: &[Aggregate], schema: &SchemaRef, input: &[(&Row, i
                 .as_any()
                 .downcast_ref::<BooleanArray>()
                 .ok_or_else(|| EvalError("FILTER clause is not boolean".into()))?;
-            let mask = arrow::compute::prep_null_mask_filter(mask);
+            let mask = if mask.null_count() > 0 { arrow::compute::prep_null_mask_filter(mask) } else { mask.clone() };
             args = args.iter().map(|a| arrow::compute::filter(a.as_ref(), &mask)).collect::<Result<_, _>>()?;
         }
         let mut acc = agg.function.create_accumulator()?;
