@@ -110,3 +110,21 @@ fn join_forms_casts_and_ordered_aggregates_match_datafusion() {
         run_and_compare(text, workers);
     }
 }
+
+#[test]
+fn evaluation_errors_on_source_rows_reach_the_view_errors() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("d.jsonl");
+    std::fs::write(&path, "{\"a\": 10, \"b\": 2}\n{\"a\": 1, \"b\": 0}\n{\"a\": 6, \"b\": 3}\nnot json\n").expect("write");
+    let text = format!(
+        "CREATE SOURCE d (a BIGINT, b BIGINT) WITH (connector = 'file', path = '{}');
+         CREATE VIEW q AS SELECT a / b AS q FROM d WHERE a > 0;",
+        path.display()
+    );
+    for workers in [1, 2] {
+        let (views, errors) = common::run_collect(&text, workers);
+        assert_eq!(views["q"], vec!["2".to_string(), "5".to_string()]);
+        assert_eq!(errors["q"].len(), 1, "{:?}", errors["q"]);
+        assert!(errors["q"][0].contains("(1, 0)"), "{:?}", errors["q"]);
+    }
+}

@@ -30,6 +30,9 @@ enum Command {
         rows: u64,
         #[arg(long, default_value = "1,2")]
         workers: String,
+        /// The view's query over `tx` (tx_id, card_id, merchant, amount, ts).
+        #[arg(long, default_value = QUERY)]
+        query: String,
     },
 }
 
@@ -41,11 +44,11 @@ fn registry() -> illunare_connector::Registry {
     r
 }
 
-fn illunare_run(rows: u64, workers: usize) -> Result<(Duration, Vec<String>)> {
+fn illunare_run(rows: u64, workers: usize, query: &str) -> Result<(Duration, Vec<String>)> {
     let text = format!(
         "CREATE SOURCE tx (tx_id BIGINT, card_id VARCHAR, merchant VARCHAR, amount DOUBLE, ts TIMESTAMP) \
          WITH (connector = 'generator', kind = 'transactions', rows = '{rows}', seed = '1');\n\
-         CREATE MATERIALIZED VIEW v AS {QUERY};"
+         CREATE MATERIALIZED VIEW v AS {query};"
     );
     let mut pipeline = Pipeline::load(&text, &registry()).map_err(|e| anyhow::anyhow!("{e}"))?;
     let options = RunOptions { cluster: ClusterConfig { workers, ..Default::default() }, capture_all: false, commit_interval: Duration::from_secs(1), ..RunOptions::default() };
@@ -62,7 +65,7 @@ fn illunare_run(rows: u64, workers: usize) -> Result<(Duration, Vec<String>)> {
     Ok((elapsed, canonical(&rows, &schema)))
 }
 
-async fn datafusion_run(rows: u64) -> Result<(Duration, Vec<String>)> {
+async fn datafusion_run(rows: u64, query: &str) -> Result<(Duration, Vec<String>)> {
     let batches: Vec<_> = illunare_source_generator::generate_batches("transactions", rows, 1, 8192)?.collect::<Result<_, _>>()?;
     let schema = batches.first().map(|b| b.schema()).context("no rows")?;
     let mut config = datafusion::prelude::SessionConfig::new();
@@ -71,7 +74,7 @@ async fn datafusion_run(rows: u64) -> Result<(Duration, Vec<String>)> {
     let partitions: Vec<Vec<_>> = batches.chunks(batches.len().div_ceil(2).max(1)).map(|c| c.to_vec()).collect();
     ctx.register_table("tx", Arc::new(MemTable::try_new(schema, partitions)?))?;
     let start = Instant::now();
-    let result = ctx.sql(QUERY).await?.collect().await?;
+    let result = ctx.sql(query).await?.collect().await?;
     let elapsed = start.elapsed();
     let mut out = Vec::new();
     for b in &result {
@@ -84,14 +87,14 @@ async fn datafusion_run(rows: u64) -> Result<(Duration, Vec<String>)> {
 fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Throughput { rows, workers } => {
+        Command::Throughput { rows, workers, query } => {
             let rt = tokio::runtime::Runtime::new()?;
-            let (df_time, df_rows) = rt.block_on(datafusion_run(rows))?;
+            let (df_time, df_rows) = rt.block_on(datafusion_run(rows, &query))?;
             let df_rate = rows as f64 / df_time.as_secs_f64();
-            println!("query: {QUERY}");
+            println!("query: {query}");
             println!("DataFusion batch (2 partitions, in-memory): {rows} rows in {:.3}s = {:.2} M rows/s", df_time.as_secs_f64(), df_rate / 1e6);
             for w in workers.split(',').filter_map(|w| w.trim().parse::<usize>().ok()) {
-                let (t, ours) = illunare_run(rows, w)?;
+                let (t, ours) = illunare_run(rows, w, &query)?;
                 let rate = rows as f64 / t.as_secs_f64();
                 let same = if ours == df_rows { "same answer" } else { "DIFFERENT ANSWER" };
                 println!(

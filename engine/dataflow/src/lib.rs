@@ -12,6 +12,7 @@
 //! single record type [`Row`] and diff type [`Diff`] so differential's generics compile once.
 
 pub mod accum;
+pub mod fuse;
 pub mod join;
 pub mod keyed;
 pub mod mfp;

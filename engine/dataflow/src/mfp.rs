@@ -6,7 +6,10 @@
 //! for the whole chain. A row whose evaluation fails leaves through the error output with the
 //! message and the offending row; the others are unaffected.
 
+use arrow::array::BooleanArray;
+use arrow::compute::filter_record_batch;
 use arrow::datatypes::SchemaRef;
+use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use differential_dataflow::AsCollection;
 use illunare_eval::{filter_rows, map_rows};
 use illunare_plan::Expr;
@@ -20,7 +23,7 @@ use crate::{Coll, Failure, Rendered, error_row};
 /// One step of a chain, with the schema of its input.
 #[derive(Clone)]
 pub enum Step {
-    Map { exprs: Vec<Expr>, input: SchemaRef },
+    Map { exprs: Vec<Expr>, input: SchemaRef, output: SchemaRef },
     Filter { predicate: Expr, input: SchemaRef },
 }
 
@@ -46,7 +49,7 @@ pub fn apply_steps(steps: &[Step], rows: Vec<Row>) -> Vec<(usize, Result<Row, Fa
                 }
                 current = next;
             }
-            Step::Map { exprs, input } => {
+            Step::Map { exprs, input, .. } => {
                 let out = map_rows(exprs, input, &refs);
                 let mut next = Vec::with_capacity(current.len());
                 for ((i, row), result) in current.into_iter().zip(out) {
@@ -62,6 +65,32 @@ pub fn apply_steps(steps: &[Step], rows: Vec<Row>) -> Vec<(usize, Result<Row, Fa
     let mut out: Vec<(usize, Result<Row, Failure>)> = current.into_iter().map(|(i, r)| (i, Ok(r))).collect();
     out.extend(failed);
     out
+}
+
+/// Applies `steps` to a whole Arrow batch (the vectorised fast path for source batches).
+/// Fails as a whole if any row fails; callers then fall back to [`apply_steps`] per row.
+pub fn apply_steps_to_batch(steps: &[Step], batch: RecordBatch) -> Result<RecordBatch, String> {
+    let mut batch = batch;
+    for step in steps {
+        let n = batch.num_rows();
+        batch = match step {
+            Step::Filter { predicate, .. } => {
+                let mask = predicate.physical.evaluate(&batch).and_then(|v| v.into_array(n)).map_err(|e| e.to_string())?;
+                let mask = mask.as_any().downcast_ref::<BooleanArray>().ok_or("predicate is not boolean")?;
+                filter_record_batch(&batch, mask).map_err(|e| e.to_string())?
+            }
+            Step::Map { exprs, output, .. } => {
+                let columns = exprs
+                    .iter()
+                    .map(|e| e.physical.evaluate(&batch).and_then(|v| v.into_array(n)))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| e.to_string())?;
+                let options = RecordBatchOptions::new().with_row_count(Some(n));
+                RecordBatch::try_new_with_options(output.clone(), columns, &options).map_err(|e| e.to_string())?
+            }
+        };
+    }
+    Ok(batch)
 }
 
 /// A short human rendering of a row for error messages.

@@ -88,3 +88,46 @@ pub fn render_minmax<'s>(args: KeyedColl<'s>, kinds: Vec<Extreme>) -> KeyedColl<
             out.push((fold(&kinds, values), 1));
         })
 }
+
+/// For append-only input only: folds each container to one `(key, extremes)` per key and
+/// time. Valid because nothing is ever retracted, so the extremes of the folded rows are the
+/// extremes of all rows.
+pub fn prefold<'s>(args: KeyedColl<'s>, kinds: Vec<Extreme>) -> KeyedColl<'s> {
+    use differential_dataflow::AsCollection;
+    use timely::dataflow::channels::pact::Pipeline;
+    use timely::dataflow::operators::generic::Operator;
+    args.inner
+        .unary::<timely::container::CapacityContainerBuilder<Vec<_>>, _, _, _>(Pipeline, "MinMaxPrefold", move |_, _| {
+            move |input, output| {
+                // Fold everything delivered in this activation, per capability time: timely
+                // containers are small, folding across them is what makes this worthwhile.
+                let mut stash: std::collections::BTreeMap<illunare_types::Time, (timely::dataflow::operators::Capability<illunare_types::Time>, std::collections::HashMap<(Row, illunare_types::Time), Row>)> = Default::default();
+                input.for_each(|cap, data| {
+                    let Some(&at) = cap.least() else { return };
+                let entry = stash.entry(at).or_insert_with(|| (cap.delayed(&at, 0), Default::default()));
+                    for ((key, values), t, d) in data.drain(..) {
+                        if d <= 0 {
+                            continue;
+                        }
+                        let slot = entry.1.entry((key, t)).or_insert_with(|| Row(vec![Datum::Null; kinds.len()]));
+                        *slot = fold(&kinds, &[(&*slot, 1), (&values, 1)]);
+                    }
+                });
+                for (_, (cap, folded)) in stash {
+                    let mut session = output.session(&cap);
+                    for ((key, t), extremes) in folded {
+                        session.give(((key, extremes), t, 1 as Diff));
+                    }
+                }
+            }
+        })
+        .as_collection()
+}
+
+/// min/max over append-only input: prefolded rows reduced once per group (no buckets needed:
+/// the prefold already bounds a group's rows per time to one per container).
+pub fn render_monotonic_minmax<'s>(prefolded: KeyedColl<'s>, kinds: Vec<Extreme>) -> KeyedColl<'s> {
+    prefolded.reduce_named("MinMax(monotonic)", move |_key: &Row, values: &[(&Row, Diff)], out: &mut Vec<(Row, Diff)>| {
+        out.push((fold(&kinds, values), 1));
+    })
+}

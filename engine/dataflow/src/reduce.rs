@@ -50,6 +50,7 @@ pub fn render_reduce<'s>(
     aggregates: Vec<Aggregate>,
     input_schema: SchemaRef,
     relation: &str,
+    monotonic: bool,
 ) -> Rendered<'s> {
     let scope = input.scope();
     let mut methods: Vec<Method> = aggregates
@@ -92,7 +93,13 @@ pub fn render_reduce<'s>(
         let args = extremes.iter().map(|(i, _)| argument(&aggregates[*i])).collect();
         let (keyed, errs) = keyed_args(input.clone(), &group_keys, args, &input_schema, relation);
         errors = errors.concat(errs);
-        let values = render_minmax(keyed, extremes.iter().map(|(_, e)| *e).collect());
+        let kinds: Vec<Extreme> = extremes.iter().map(|(_, e)| *e).collect();
+        // Append-only input: each container can be folded to one row per key and time first.
+        let values = if monotonic {
+            crate::minmax::render_monotonic_minmax(crate::minmax::prefold(keyed, kinds.clone()), kinds)
+        } else {
+            render_minmax(keyed, kinds)
+        };
         parts.push((values, extremes.iter().map(|(i, _)| *i).collect()));
     }
     if !slow.is_empty() {
@@ -160,32 +167,40 @@ fn partial_accumulate<'s>(
     let relation = relation.to_string();
     let tagged = input.inner.unary::<timely::container::CapacityContainerBuilder<Vec<_>>, _, _, _>(Pipeline, "PartialAggregate", move |_, _| {
         move |input, output| {
-            input.for_each(|time, data| {
+            // Pre-aggregate everything delivered in this activation, per capability time.
+            let mut stash: std::collections::BTreeMap<Time, (timely::dataflow::operators::Capability<Time>, std::collections::HashMap<(Row, Time), Accum>)> = Default::default();
+            input.for_each(|cap, data| {
                 let refs: Vec<&Row> = data.iter().map(|(r, _, _)| r).collect();
                 let results = illunare_eval::map_rows(&exprs, &schema, &refs);
-                let mut sums: std::collections::HashMap<(Row, Time), Accum> = std::collections::HashMap::new();
-                let mut session = output.session(&time);
+                let Some(&at) = cap.least() else { return };
+                let entry = stash.entry(at).or_insert_with(|| (cap.delayed(&at, 0), Default::default()));
+                let mut failures = Vec::new();
                 for ((row, t, d), result) in data.drain(..).zip(results) {
                     match result {
                         Ok(ext) => {
                             let mut values = ext.0;
                             let args = values.split_off(nkeys);
                             let acc = differential_dataflow::difference::Multiply::multiply(accum_of(&kinds, &args), &d);
-                            let entry = sums.entry((Row(values), t)).or_default();
-                            differential_dataflow::difference::Semigroup::plus_equals(entry, &acc);
+                            let slot = entry.1.entry((Row(values), t)).or_default();
+                            differential_dataflow::difference::Semigroup::plus_equals(slot, &acc);
                         }
                         Err(e) => {
                             let raw = crate::mfp::describe(&row);
-                            let mut err = Accum::default();
-                            err.rows = d as i64;
-                            session.give((Err(error_row(&relation, Failure { message: e.0, raw })), t, err));
+                            let err = Accum { rows: d as i64, ..Accum::default() };
+                            failures.push((Err(error_row(&relation, Failure { message: e.0, raw })), t, err));
                         }
                     }
                 }
+                if !failures.is_empty() {
+                    output.session(&entry.0).give_iterator(failures.into_iter());
+                }
+            });
+            for (_, (cap, sums)) in stash {
+                let mut session = output.session(&cap);
                 for ((key, t), acc) in sums {
                     session.give((Ok(key), t, acc));
                 }
-            });
+            }
         }
     });
     let (ok, err) = tagged.ok_err(|(r, t, a): (Result<Row, Row>, Time, Accum)| match r {

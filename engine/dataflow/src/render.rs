@@ -15,13 +15,33 @@ use crate::{Rendered, constant};
 /// The relations rendered so far in a dataflow, by catalog name.
 pub type Context<'s> = HashMap<String, Rendered<'s>>;
 
+/// Whether `plan` only ever inserts (never retracts): true over sources, which are
+/// append-only, through maps, filters, inner joins and unions. Enables cheaper operators.
+pub fn is_monotonic(plan: &Plan) -> bool {
+    match &plan.node {
+        Node::Get { name } => name.starts_with("__fused_") || SOURCES.with(|s| s.borrow().contains(name)),
+        Node::Constant { .. } => true,
+        Node::Map { input, .. } | Node::Filter { input, .. } => is_monotonic(input),
+        Node::Join { left, right, kind: illunare_plan::JoinKind::Inner, .. } => is_monotonic(left) && is_monotonic(right),
+        Node::Union { inputs } => inputs.iter().all(is_monotonic),
+        _ => false,
+    }
+}
+
+thread_local! {
+    /// Names of the append-only relations (sources) of the dataflow being built on this worker.
+    pub static SOURCES: std::cell::RefCell<std::collections::HashSet<String>> = Default::default();
+}
+
 /// Renders `plan` for relation `relation` (the name errors are attributed to).
 pub fn render_plan<'s>(scope: timely::dataflow::Scope<'s, Time>, plan: &Plan, ctx: &Context<'s>, relation: &str) -> Result<Rendered<'s>, String> {
     let empty = || scope.empty_collection();
     Ok(match &plan.node {
         Node::Get { name } => {
             let input = ctx.get(name).ok_or_else(|| format!("relation '{name}' is not rendered in this dataflow"))?;
-            Rendered { ok: input.ok.clone(), err: empty() }
+            // A fused source chain's evaluation errors belong to the view that reads it.
+            let err = if name.starts_with("__fused_") { input.err.clone() } else { empty() };
+            Rendered { ok: input.ok.clone(), err }
         }
         Node::Constant { rows } => Rendered { ok: constant(scope, rows.clone()), err: empty() },
         Node::Map { .. } | Node::Filter { .. } => {
@@ -30,7 +50,9 @@ pub fn render_plan<'s>(scope: timely::dataflow::Scope<'s, Time>, plan: &Plan, ct
             let mut current = plan;
             loop {
                 match &current.node {
-                    Node::Map { input, exprs } => steps.push(Step::Map { exprs: exprs.clone(), input: input.schema.clone() }),
+                    Node::Map { input, exprs } => {
+                        steps.push(Step::Map { exprs: exprs.clone(), input: input.schema.clone(), output: current.schema.clone() })
+                    }
                     Node::Filter { input, predicate } => steps.push(Step::Filter { predicate: predicate.clone(), input: input.schema.clone() }),
                     _ => break,
                 }
@@ -61,7 +83,7 @@ pub fn render_plan<'s>(scope: timely::dataflow::Scope<'s, Time>, plan: &Plan, ct
         }
         Node::Reduce { input, group_keys, aggregates } => {
             let i = render_plan(scope, input, ctx, relation)?;
-            let reduced = render_reduce(i.ok, group_keys.clone(), aggregates.clone(), input.schema.clone(), relation);
+            let reduced = render_reduce(i.ok, group_keys.clone(), aggregates.clone(), input.schema.clone(), relation, is_monotonic(input));
             Rendered { ok: reduced.ok, err: i.err.concat(reduced.err) }
         }
         Node::Distinct { input } => {

@@ -244,18 +244,31 @@ fn run_worker(worker: &mut timely::worker::Worker, shared: &Shared, commands: Re
     let mut tables: HashMap<String, InputSession<Time, Row, Diff>> = worker.dataflow::<Time, _, _>(|scope| {
         let mut ctx: Context = HashMap::new();
         let mut inputs = HashMap::new();
+        let mut views = spec.views.clone();
+        let source_names: Vec<String> = spec.sources.iter().map(|(n, _)| n.clone()).collect();
+        let mut other_uses: Vec<String> = spec.sinks.iter().map(|s| s.from.clone()).collect();
+        other_uses.extend(spec.captures.iter().cloned());
+        let mut fused = crate::fuse::fuse_sources(&mut views, &source_names, &other_uses);
+        crate::render::SOURCES.with(|s| *s.borrow_mut() = source_names.iter().cloned().collect());
         for (name, source) in &spec.sources {
             let metrics = shared.metrics.get(name).cloned().unwrap_or_default();
-            let rendered = render_source(scope, name, source.clone(), SourceContext { tick_ms: spec.tick_ms, runtime: shared.io.clone(), stop: shared.stop.clone(), metrics });
+            let context = SourceContext { tick_ms: spec.tick_ms, runtime: shared.io.clone(), stop: shared.stop.clone(), metrics };
+            let chain = fused.remove(name).map(|(steps, relation)| crate::source::Fused { steps, relation });
+            let is_fused = chain.is_some();
+            let (rendered, eval_errors) = render_source(scope, name, source.clone(), context, chain);
             ctx.insert(errors_name(name), Rendered { ok: rendered.err.clone(), err: scope.empty_collection() });
-            ctx.insert(name.clone(), rendered);
+            if is_fused {
+                ctx.insert(crate::fuse::fused_name(name), Rendered { ok: rendered.ok, err: eval_errors });
+            } else {
+                ctx.insert(name.clone(), rendered);
+            }
         }
         for table in &spec.tables {
             let (input, collection) = scope.new_collection::<Row, Diff>();
             inputs.insert(table.name.clone(), input);
             ctx.insert(table.name.clone(), Rendered { ok: collection, err: scope.empty_collection() });
         }
-        for (name, plan) in &spec.views {
+        for (name, plan) in &views {
             match render_plan(scope, plan, &ctx, name) {
                 Ok(rendered) => {
                     ctx.insert(errors_name(name), Rendered { ok: rendered.err.clone(), err: scope.empty_collection() });

@@ -21,7 +21,10 @@ use timely::dataflow::operators::generic::OutputBuilder;
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use tokio::sync::mpsc;
 
-use crate::{Rendered, now_ms};
+use arrow::record_batch::RecordBatch;
+
+use crate::mfp::{Step, apply_steps, apply_steps_to_batch};
+use crate::{Coll, Rendered, error_row, now_ms};
 
 /// Counters of one source, shared with whoever reports progress.
 #[derive(Default, Debug)]
@@ -120,14 +123,51 @@ pub struct SourceContext {
     pub metrics: Arc<SourceMetrics>,
 }
 
-/// Renders source `name`: its rows and its decode errors (as rows of the error schema).
-pub fn render_source<'s>(scope: timely::dataflow::Scope<'s, Time>, name: &str, source: Arc<dyn Source>, ctx: SourceContext) -> Rendered<'s> {
+/// A map/filter chain evaluated on the source's Arrow batches before they become rows
+/// (when the source has exactly one consumer); its errors belong to `relation`.
+pub struct Fused {
+    pub steps: Vec<Step>,
+    pub relation: String,
+}
+
+/// Converts a chunk's batch to rows, through the fused chain if any: (rows, evaluation errors).
+fn chunk_rows(batch: &RecordBatch, fused: Option<&Fused>) -> Result<(Vec<Row>, Vec<Row>), String> {
+    let Some(fused) = fused else {
+        return batch_to_rows(batch).map(|r| (r, vec![])).map_err(|e| e.to_string());
+    };
+    if let Ok(out) = apply_steps_to_batch(&fused.steps, batch.clone()) {
+        return batch_to_rows(&out).map(|r| (r, vec![])).map_err(|e| e.to_string());
+    }
+    // Some row failed: isolate it, row by row.
+    let rows = batch_to_rows(batch).map_err(|e| e.to_string())?;
+    let mut ok = Vec::new();
+    let mut errors = Vec::new();
+    for (_, result) in apply_steps(&fused.steps, rows) {
+        match result {
+            Ok(row) => ok.push(row),
+            Err(failure) => errors.push(error_row(&fused.relation, failure)),
+        }
+    }
+    Ok((ok, errors))
+}
+
+/// Renders source `name`: its rows (through `fused`, if given), its decode errors (rows of
+/// the error schema), and the fused chain's evaluation errors.
+pub fn render_source<'s>(
+    scope: timely::dataflow::Scope<'s, Time>,
+    name: &str,
+    source: Arc<dyn Source>,
+    ctx: SourceContext,
+    fused: Option<Fused>,
+) -> (Rendered<'s>, Coll<'s>) {
     let index = scope.index();
     let peers = scope.peers();
     let mut builder = OperatorBuilder::new(format!("Source({name})"), scope);
     let info = builder.operator_info();
     let (ok_out, ok_stream) = builder.new_output::<Vec<(Row, Time, Diff)>>();
     let (err_out, err_stream) = builder.new_output::<Vec<(Row, Time, Diff)>>();
+    let (eval_out, eval_stream) = builder.new_output::<Vec<(Row, Time, Diff)>>();
+    let mut eval_out = OutputBuilder::<_, timely::container::CapacityContainerBuilder<Vec<_>>>::from(eval_out);
     let mut ok_out = OutputBuilder::<_, timely::container::CapacityContainerBuilder<Vec<_>>>::from(ok_out);
     let mut err_out = OutputBuilder::<_, timely::container::CapacityContainerBuilder<Vec<_>>>::from(err_out);
     let activator = scope.activator_for(info.address.clone());
@@ -159,17 +199,21 @@ pub fn render_source<'s>(scope: timely::dataflow::Scope<'s, Time>, name: &str, s
     let tick = ctx.tick_ms.max(1);
 
     builder.build(move |mut caps| {
+        let mut eval_cap = caps.pop();
         let mut err_cap = caps.pop();
         let mut ok_cap = caps.pop();
         move |_frontiers| {
-            let (Some(ok_c), Some(err_c)) = (ok_cap.as_mut(), err_cap.as_mut()) else { return };
+            let (Some(ok_c), Some(err_c), Some(eval_c)) = (ok_cap.as_mut(), err_cap.as_mut(), eval_cap.as_mut()) else { return };
             let now = now_ms().div_ceil(tick).saturating_mul(tick).max(*ok_c.time());
             let mut ok_handle = ok_out.activate();
             let mut err_handle = err_out.activate();
+            let mut eval_handle = eval_out.activate();
             let ok_at = ok_c.delayed(&now);
             let err_at = err_c.delayed(&now);
+            let eval_at = eval_c.delayed(&now);
             let mut ok_session = ok_handle.session(&ok_at);
             let mut err_session = err_handle.session(&err_at);
+            let mut eval_session = eval_handle.session(&eval_at);
             if let Some(record) = failed_listing.take() {
                 metrics.errors.fetch_add(1, Ordering::Relaxed);
                 err_session.give((record.to_row(), now, 1));
@@ -184,11 +228,14 @@ pub fn render_source<'s>(scope: timely::dataflow::Scope<'s, Time>, name: &str, s
                 match rx.try_recv() {
                     Ok(Message::Chunk(chunk)) => {
                         handled += 1;
-                        match batch_to_rows(&chunk.batch) {
-                            Ok(rows) => {
-                                metrics.rows.fetch_add(rows.len() as u64, Ordering::Relaxed);
+                        metrics.rows.fetch_add(chunk.batch.num_rows() as u64, Ordering::Relaxed);
+                        match chunk_rows(&chunk.batch, fused.as_ref()) {
+                            Ok((rows, failures)) => {
                                 for row in rows {
                                     ok_session.give((row, now, 1));
+                                }
+                                for row in failures {
+                                    eval_session.give((row, now, 1));
                                 }
                             }
                             Err(e) => {
@@ -211,13 +258,16 @@ pub fn render_source<'s>(scope: timely::dataflow::Scope<'s, Time>, name: &str, s
             });
             drop(ok_session);
             drop(err_session);
+            drop(eval_session);
             if receivers.is_empty() || stop.load(Ordering::Relaxed) {
                 ok_cap = None;
                 err_cap = None;
+                eval_cap = None;
                 return;
             }
             ok_c.downgrade(&now);
             err_c.downgrade(&now);
+            eval_c.downgrade(&now);
             if more {
                 activator.activate();
             } else {
@@ -226,5 +276,5 @@ pub fn render_source<'s>(scope: timely::dataflow::Scope<'s, Time>, name: &str, s
             }
         }
     });
-    Rendered { ok: ok_stream.as_collection(), err: err_stream.as_collection() }
+    (Rendered { ok: ok_stream.as_collection(), err: err_stream.as_collection() }, eval_stream.as_collection())
 }
