@@ -322,7 +322,7 @@ impl Planner {
                 };
                 let schema = arrow_schema(t.input.schema());
                 check_unique_names(&name, &schema, stmt)?;
-                let primary_key = t
+                let primary_key: Vec<usize> = t
                     .constraints
                     .iter()
                     .find_map(|c| match c {
@@ -330,6 +330,15 @@ impl Planner {
                         _ => None,
                     })
                     .unwrap_or_default();
+                // A primary key implies NOT NULL (enforced on DML); the planner may rely on it.
+                let schema = Arc::new(arrow::datatypes::Schema::new(
+                    schema
+                        .fields()
+                        .iter()
+                        .enumerate()
+                        .map(|(i, f)| if primary_key.contains(&i) { f.as_ref().clone().with_nullable(false) } else { f.as_ref().clone() })
+                        .collect::<Vec<_>>(),
+                ));
                 self.register(&name, RelationKind::Table, schema.clone(), stmt.location)?;
                 Ok(Statement::CreateTable(TableDef { name, schema, primary_key }))
             }

@@ -99,11 +99,20 @@ pub fn render_join<'s>(left: Coll<'s>, right: Coll<'s>, spec: JoinSpec, relation
             } else {
                 // NOT IN: a NULL left key is unknown (excluded) unless the subquery is empty;
                 // a NULL in the subquery makes every comparison unknown (nothing passes).
-                let right_nonempty = right.map(|_| ()).distinct();
-                let right_has_null = rk.filter(|(k, _)| k.has_null()).map(|_| ()).distinct();
-                let left_null = lk.filter(|(k, _)| k.has_null()).map(|(_, r)| r);
-                let without_null_left = basic.concat(gate(left_null, right_nonempty).negate());
-                without_null_left.clone().concat(gate(without_null_left, right_has_null).negate())
+                let nullable = |keys: &[Expr], schema: &SchemaRef| keys.iter().any(|k| k.physical.nullable(schema).unwrap_or(true));
+                let mut out = basic;
+                if nullable(&spec.left_keys, &spec.left_schema) {
+                    let right_nonempty = right.map(|_| ()).distinct();
+                    let left_null = lk.filter(|(k, _)| k.has_null()).map(|(_, r)| r);
+                    out = out.concat(gate(left_null, right_nonempty).negate());
+                }
+                // Gating every row on "the subquery holds a NULL" is costly; skip it when the
+                // subquery's key cannot be NULL (e.g. a primary key).
+                if nullable(&spec.right_keys, &spec.right_schema) {
+                    let right_has_null = rk.filter(|(k, _)| k.has_null()).map(|_| ()).distinct();
+                    out = out.clone().concat(gate(out, right_has_null).negate());
+                }
+                out
             }
         }
     };
