@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use illunare_plan::{Node, Plan};
 
-use crate::mfp::Step;
+use crate::mfp::{Step, chain_steps};
 
 /// The name the fused output of `source` is registered under.
 pub fn fused_name(source: &str) -> String {
@@ -27,21 +27,9 @@ fn count_gets(plan: &Plan, counts: &mut HashMap<String, usize>) {
 
 /// The chain's steps if `plan` is a Map/Filter chain directly over `Get{source}`.
 fn chain_over(plan: &Plan) -> Option<(String, Vec<Step>)> {
-    let mut steps = Vec::new();
-    let mut current = plan;
-    loop {
-        match &current.node {
-            Node::Map { input, exprs } => {
-                steps.push(Step::Map { exprs: exprs.clone(), input: input.schema.clone(), output: current.schema.clone() })
-            }
-            Node::Filter { input, predicate } => steps.push(Step::Filter { predicate: predicate.clone(), input: input.schema.clone() }),
-            Node::Get { name } if !steps.is_empty() => {
-                steps.reverse();
-                return Some((name.clone(), steps));
-            }
-            _ => return None,
-        }
-        current = current.inputs()[0];
+    match chain_steps(plan) {
+        (steps, Plan { node: Node::Get { name }, .. }) if !steps.is_empty() => Some((name.clone(), steps)),
+        _ => None,
     }
 }
 

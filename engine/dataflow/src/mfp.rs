@@ -27,6 +27,26 @@ pub enum Step {
     Filter { predicate: Expr, input: SchemaRef },
 }
 
+/// The steps of the Map/Filter chain starting at `plan` (in evaluation order) and the node
+/// below the chain. No steps when `plan` is not a Map or Filter.
+pub fn chain_steps(plan: &illunare_plan::Plan) -> (Vec<Step>, &illunare_plan::Plan) {
+    use illunare_plan::Node;
+    let mut steps = Vec::new();
+    let mut current = plan;
+    loop {
+        match &current.node {
+            Node::Map { input, exprs } => {
+                steps.push(Step::Map { exprs: exprs.clone(), input: input.schema.clone(), output: current.schema.clone() })
+            }
+            Node::Filter { input, predicate } => steps.push(Step::Filter { predicate: predicate.clone(), input: input.schema.clone() }),
+            _ => break,
+        }
+        current = current.inputs()[0];
+    }
+    steps.reverse();
+    (steps, current)
+}
+
 /// Applies `steps` to `rows`: the surviving output rows (by input index) or errors.
 pub fn apply_steps(steps: &[Step], rows: Vec<Row>) -> Vec<(usize, Result<Row, Failure>)> {
     let mut current: Vec<(usize, Row)> = rows.into_iter().enumerate().collect();

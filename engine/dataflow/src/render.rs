@@ -7,7 +7,7 @@ use illunare_types::Time;
 
 use crate::join::{JoinSpec, render_join};
 use crate::keyed::EmptyCollection;
-use crate::mfp::{Step, render_chain};
+use crate::mfp::{chain_steps, render_chain};
 use crate::reduce::render_reduce;
 use crate::topk::{TopKSpec, render_topk};
 use crate::{Rendered, constant};
@@ -46,19 +46,7 @@ pub fn render_plan<'s>(scope: timely::dataflow::Scope<'s, Time>, plan: &Plan, ct
         Node::Constant { rows } => Rendered { ok: constant(scope, rows.clone()), err: empty() },
         Node::Map { .. } | Node::Filter { .. } => {
             // Fuse the whole chain of maps and filters into one vectorised operator.
-            let mut steps = Vec::new();
-            let mut current = plan;
-            loop {
-                match &current.node {
-                    Node::Map { input, exprs } => {
-                        steps.push(Step::Map { exprs: exprs.clone(), input: input.schema.clone(), output: current.schema.clone() })
-                    }
-                    Node::Filter { input, predicate } => steps.push(Step::Filter { predicate: predicate.clone(), input: input.schema.clone() }),
-                    _ => break,
-                }
-                current = current.inputs()[0];
-            }
-            steps.reverse();
+            let (steps, current) = chain_steps(plan);
             let base = render_plan(scope, current, ctx, relation)?;
             let chained = render_chain(base.ok, steps, relation);
             Rendered { ok: chained.ok, err: base.err.concat(chained.err) }
