@@ -225,7 +225,7 @@ mod tests {
 
     #[test]
     fn syntax_errors_point_at_the_token() {
-        let err = parse_pipeline("CREATE VIEW v AS\nSELECT FROM WHERE;").unwrap_err();
+        let err = parse_pipeline("CREATE VIEW v AS\nSELECT a FROM t WHERE;").unwrap_err();
         assert_eq!(err.location.line, 2, "{err}");
         let err = parse_pipeline("CREATE SOURCE s (a INT) WITH (x 'y');").unwrap_err();
         assert_eq!(err.location.line, 1);

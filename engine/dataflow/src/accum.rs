@@ -147,3 +147,34 @@ pub fn finish(kinds: &[FastKind], a: &Accum) -> Vec<Datum> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use differential_dataflow::difference::{Abelian, IsZero, Multiply, Semigroup};
+
+    use super::*;
+
+    #[test]
+    fn diffs_add_up_and_cancel() {
+        let kinds = [FastKind::Count, FastKind::SumInt, FastKind::AvgFloat];
+        let a = accum_of(&kinds, &[Datum::Int(1), Datum::Int(5), Datum::float(2.0)]);
+        let b = accum_of(&kinds, &[Datum::Null, Datum::Int(-2), Datum::float(4.0)]);
+        let mut total = a.multiply(&2);
+        total.plus_equals(&b);
+        assert_eq!(finish(&kinds, &total), vec![Datum::Int(2), Datum::Int(8), Datum::float(8.0 / 3.0)]);
+        let mut back = b;
+        back.negate();
+        total.plus_equals(&back);
+        let mut twice_a = a.multiply(&2);
+        twice_a.negate();
+        total.plus_equals(&twice_a);
+        assert!(total.is_zero());
+    }
+
+    #[test]
+    fn empty_groups_give_null_sums_and_zero_counts() {
+        let kinds = [FastKind::Count, FastKind::SumFloat];
+        let a = accum_of(&kinds, &[Datum::Null, Datum::Null]);
+        assert_eq!(finish(&kinds, &a), vec![Datum::Int(0), Datum::Null]);
+    }
+}

@@ -131,3 +131,17 @@ pub fn render_monotonic_minmax<'s>(prefolded: KeyedColl<'s>, kinds: Vec<Extreme>
         out.push((fold(&kinds, values), 1));
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fold_ignores_nulls_and_retracted_rows() {
+        let kinds = [Extreme::Min, Extreme::Max];
+        let (a, b, c) = (Row(vec![Datum::Int(3), Datum::Null]), Row(vec![Datum::Int(1), Datum::Int(7)]), Row(vec![Datum::Int(0), Datum::Int(9)]));
+        let out = fold(&kinds, &[(&a, 1), (&b, 2), (&c, 0)]);
+        assert_eq!(out, Row(vec![Datum::Int(1), Datum::Int(7)]));
+        assert_eq!(fold(&kinds, &[]), Row(vec![Datum::Null, Datum::Null]));
+    }
+}
