@@ -128,3 +128,12 @@ fn evaluation_errors_on_source_rows_reach_the_view_errors() {
         assert!(errors["q"][0].contains("(1, 0)"), "{:?}", errors["q"]);
     }
 }
+
+#[test]
+fn distinct_on_matches_datafusion() {
+    let text = "
+        CREATE TABLE t (a INT, b INT, c VARCHAR);
+        INSERT INTO t VALUES (1, 5, 'x'), (1, 3, 'y'), (2, 9, 'z'), (2, 9, 'w'), (3, NULL, 'n');
+        CREATE VIEW first_per_a AS SELECT DISTINCT ON (a) a, b, c FROM t ORDER BY a, b DESC, c;";
+    run_and_compare(text, 2);
+}

@@ -226,10 +226,14 @@ impl Lowerer {
                 Node::Constant { rows }
             }
             LogicalPlan::EmptyRelation(e) => Node::Constant { rows: if e.produce_one_row { vec![Row::empty()] } else { vec![] } },
+            LogicalPlan::Unnest(_) => return Err(LowerError::new("UNNEST is not supported in a view", Some("unnest"))),
+            LogicalPlan::RecursiveQuery(_) => {
+                return Err(LowerError::new("recursive CTEs (WITH RECURSIVE) are not supported in a view", Some("recursive")));
+            }
             other => {
                 let name = other.display().to_string();
-                let word = name.split_whitespace().next().unwrap_or("").to_lowercase();
-                return Err(LowerError::new(format!("{name} is not supported in a view"), Some(&word)));
+                let word = name.split([':', ' ']).next().unwrap_or("").to_lowercase();
+                return Err(LowerError::new(format!("{word} is not supported in a view"), Some(&word)));
             }
         };
         Ok(Plan::new(node, schema))
