@@ -17,16 +17,26 @@ use illunare_types::{Row, batch_to_rows, rows_to_batch};
 use crate::error::SqlError;
 use crate::planner::{DmlDef, df_error, session_context};
 
+/// The current contents of one table, with what DML needs to know about it.
+pub struct TableSnapshot {
+    pub schema: SchemaRef,
+    pub rows: Vec<Row>,
+    /// `DEFAULT` expressions by column name, used by INSERTs that omit the column.
+    pub defaults: Vec<(String, datafusion::logical_expr::Expr)>,
+}
+
 /// Current contents of every table, by name.
-pub type TableSnapshots = BTreeMap<String, (SchemaRef, Vec<Row>)>;
+pub type TableSnapshots = BTreeMap<String, TableSnapshot>;
 
 /// The changes `dml` makes to its table, given the current `tables`.
 pub async fn execute_dml(dml: &DmlDef, tables: &TableSnapshots) -> Result<Vec<(Row, isize)>, SqlError> {
     let err = |e: datafusion::error::DataFusionError| df_error(e, &dml.text, dml.location);
     let ctx = session_context();
-    for (name, (schema, rows)) in tables {
-        let batch = rows_to_batch(schema, rows).map_err(|e| SqlError::new(dml.location, e.to_string()))?;
-        let table = MemTable::try_new(schema.clone(), vec![vec![batch]]).map_err(err)?;
+    for (name, t) in tables {
+        let batch = rows_to_batch(&t.schema, &t.rows).map_err(|e| SqlError::new(dml.location, e.to_string()))?;
+        let table = MemTable::try_new(t.schema.clone(), vec![vec![batch]])
+            .map_err(err)?
+            .with_column_defaults(t.defaults.iter().cloned().collect());
         ctx.register_table(name.as_str(), Arc::new(table)).map_err(err)?;
     }
     let plan = ctx
@@ -59,7 +69,7 @@ pub async fn execute_dml(dml: &DmlDef, tables: &TableSnapshots) -> Result<Vec<(R
             };
             let old = run(projection.input.as_ref().clone()).await.map_err(err)?;
             let new = run(input.clone()).await.map_err(err)?;
-            let width = tables.get(&dml.table).map(|(s, _)| s.fields().len()).unwrap_or(0);
+            let width = tables.get(&dml.table).map(|t| t.schema.fields().len()).unwrap_or(0);
             let mut changes: Vec<(Row, isize)> = old.into_iter().map(|r| (Row(r.0.into_iter().take(width).collect()), -1)).collect();
             changes.extend(new.into_iter().map(|r| (r, 1)));
             changes

@@ -14,7 +14,7 @@ mod parser;
 mod planner;
 mod subquery;
 
-pub use dml::{TableSnapshots, execute_dml};
+pub use dml::{TableSnapshot, TableSnapshots, execute_dml};
 pub use error::{Location, SqlError};
 pub use parser::{ParsedStatement, StatementAst, parse_pipeline};
 pub use planner::{

@@ -30,11 +30,17 @@ use illunare_types::{Datum, Row, array_to_datums};
 pub struct LowerError {
     pub message: String,
     pub near: Option<String>,
+    pub hint: Option<String>,
 }
 
 impl LowerError {
     fn new(message: impl Into<String>, near: Option<&str>) -> Self {
-        LowerError { message: message.into(), near: near.map(str::to_string) }
+        LowerError { message: message.into(), near: near.map(str::to_string), hint: None }
+    }
+
+    fn hint(mut self, hint: &str) -> Self {
+        self.hint = Some(hint.to_string());
+        self
     }
 }
 
@@ -150,6 +156,13 @@ impl Lowerer {
                         ));
                     }
                 };
+                if null_aware && (j.on.len() != 1 || j.filter.is_some()) {
+                    return Err(LowerError::new(
+                        "NOT IN over a correlated subquery is not supported (its NULL rules apply per outer row)",
+                        Some("not"),
+                    )
+                    .hint("rewrite it as NOT EXISTS (SELECT 1 FROM … WHERE … AND inner.col = outer.col)"));
+                }
                 let (l, r) = if swap { (&j.right, &j.left) } else { (&j.left, &j.right) };
                 let left = self.lower(l)?;
                 let right = self.lower(r)?;

@@ -69,6 +69,8 @@ pub struct TableDef {
     pub schema: SchemaRef,
     /// Column indices of the primary key (empty: none).
     pub primary_key: Vec<usize>,
+    /// `DEFAULT` expressions by column name.
+    pub column_defaults: Vec<(String, datafusion::logical_expr::Expr)>,
 }
 
 #[derive(Clone, Debug)]
@@ -167,7 +169,11 @@ fn quoted_word(message: &str) -> Option<String> {
 
 fn lower_error(e: LowerError, stmt: &ParsedStatement) -> SqlError {
     let location = e.near.as_deref().and_then(|w| locate_word(&stmt.text, stmt.location, w)).unwrap_or(stmt.location);
-    SqlError::new(location, e.message)
+    let error = SqlError::new(location, e.message);
+    match e.hint {
+        Some(h) => error.with_hint(h),
+        None => error,
+    }
 }
 
 impl Planner {
@@ -340,7 +346,7 @@ impl Planner {
                         .collect::<Vec<_>>(),
                 ));
                 self.register(&name, RelationKind::Table, schema.clone(), stmt.location)?;
-                Ok(Statement::CreateTable(TableDef { name, schema, primary_key }))
+                Ok(Statement::CreateTable(TableDef { name, schema, primary_key, column_defaults: t.column_defaults.clone() }))
             }
             SqlStatement::CreateView(v) => {
                 let name = v.name.0.iter().map(|p| p.as_ident().map(normalize_ident).unwrap_or_default()).collect::<Vec<_>>().join(".");

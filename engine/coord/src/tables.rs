@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use illunare_sql::{DmlDef, SqlError, TableDef, TableSnapshots};
+use illunare_sql::{DmlDef, SqlError, TableDef, TableSnapshot, TableSnapshots};
 use illunare_types::{Diff, Row};
 
 #[derive(Default)]
@@ -34,7 +34,13 @@ impl Tables {
     }
 
     fn snapshots(&self) -> TableSnapshots {
-        self.defs.iter().map(|(name, def)| (name.clone(), (def.schema.clone(), self.rows(name)))).collect()
+        self.defs
+            .iter()
+            .map(|(name, def)| {
+                let snapshot = TableSnapshot { schema: def.schema.clone(), rows: self.rows(name), defaults: def.column_defaults.clone() };
+                (name.clone(), snapshot)
+            })
+            .collect()
     }
 
     /// Evaluates `dml`, validates and applies its changes; returns them for the dataflow.

@@ -56,6 +56,9 @@ pub fn render_reduce<'s>(
     let mut methods: Vec<Method> = aggregates
         .iter()
         .map(|a| match (fast_kind(a), extreme_of(a, &input_schema)) {
+            // Float sums are not invertible ((1e20 + 1.5) - 1e20 = 0): accumulate them as diffs
+            // only when nothing is ever retracted; otherwise recompute from the group.
+            (Some(FastKind::SumFloat | FastKind::AvgFloat), _) if !monotonic => Method::Recompute,
             (Some(k), _) => Method::Accumulable(k),
             (None, Some(e)) => Method::Extreme(e),
             _ => Method::Recompute,

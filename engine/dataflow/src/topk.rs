@@ -44,7 +44,9 @@ pub fn compare_keys(order: &[SortKey], a: &Row, b: &Row) -> Ordering {
 pub fn top_rows(spec: &TopKSpec, values: &[(&Row, Diff)]) -> Vec<(Row, Diff)> {
     let mut sorted: Vec<(&Row, Diff)> = values.iter().filter(|(_, d)| *d > 0).map(|(r, d)| (*r, *d)).collect();
     sorted.sort_by(|a, b| compare_keys(&spec.order, a.0, b.0).then_with(|| a.0.cmp(b.0)));
-    let end = spec.limit.map(|l| spec.offset.saturating_add(l)).unwrap_or(usize::MAX);
+    // For RANK/DENSE_RANK, `limit` bounds the rank (ties all pass), not the row count.
+    let rank_bound = matches!(spec.numbering, Some(Numbering::Rank | Numbering::DenseRank)).then_some(spec.limit).flatten();
+    let end = if rank_bound.is_some() { usize::MAX } else { spec.limit.map(|l| spec.offset.saturating_add(l)).unwrap_or(usize::MAX) };
     let mut out = Vec::new();
     let mut position = 0usize; // 0-based index among all copies
     let mut rank = 0usize;
@@ -60,6 +62,12 @@ pub fn top_rows(spec: &TopKSpec, values: &[(&Row, Diff)]) -> Vec<(Row, Diff)> {
             dense += 1;
         }
         previous = Some(row);
+        if let Some(bound) = rank_bound {
+            let value = if spec.numbering == Some(Numbering::Rank) { rank } else { dense };
+            if value > bound {
+                break;
+            }
+        }
         let count = count as usize;
         let first = position.max(spec.offset);
         let last = (position + count).min(end);
@@ -111,6 +119,16 @@ mod tests {
         assert_eq!(top_rows(&spec(Some(3), 0, None), &values), vec![(a.clone(), 2), (b.clone(), 1)]);
         assert_eq!(top_rows(&spec(Some(2), 1, None), &values), vec![(a.clone(), 1), (b.clone(), 1)]);
         assert_eq!(top_rows(&spec(None, 3, None), &values), vec![(n.clone(), 1)]);
+    }
+
+    #[test]
+    fn rank_limits_keep_ties() {
+        let (a, b, c) = (row![3i64], row![2i64], row![1i64]);
+        let values = vec![(&c, 1), (&b, 2), (&a, 1)];
+        let out = top_rows(&spec(Some(2), 0, Some(Numbering::Rank)), &values);
+        assert_eq!(out, vec![(row![3i64, Datum::UInt(1)], 1), (row![2i64, Datum::UInt(2)], 2)]);
+        let out = top_rows(&spec(Some(1), 0, Some(Numbering::Rank)), &[(&b, 2), (&c, 1)]);
+        assert_eq!(out, vec![(row![2i64, Datum::UInt(1)], 2)]);
     }
 
     #[test]
