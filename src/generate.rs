@@ -49,6 +49,7 @@ fn with_rfc3339_times(batch: &RecordBatch) -> Result<RecordBatch> {
     Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?)
 }
 
+#[allow(clippy::large_enum_variant)]
 enum Out {
     Csv(arrow_csv::Writer<BufWriter<File>>),
     Json(arrow_json::LineDelimitedWriter<BufWriter<File>>),

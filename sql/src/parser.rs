@@ -22,6 +22,7 @@ pub struct ParsedStatement {
 }
 
 #[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)]
 pub enum StatementAst {
     CreateSource {
         name: String,
@@ -64,14 +65,12 @@ fn is_word(token: &Token, word: &str) -> bool {
 
 /// Byte offset of a 1-based line/column in `text`.
 fn byte_offset(text: &str, at: Location) -> usize {
-    let mut line = 1;
     let mut offset = 0;
-    for l in text.split_inclusive('\n') {
-        if line == at.line {
+    for (index, l) in text.split_inclusive('\n').enumerate() {
+        if index as u64 + 1 == at.line {
             return offset + l.char_indices().nth(at.column.saturating_sub(1) as usize).map(|(i, _)| i).unwrap_or(l.len());
         }
         offset += l.len();
-        line += 1;
     }
     text.len()
 }

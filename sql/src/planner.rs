@@ -114,6 +114,7 @@ pub struct DmlDef {
 }
 
 #[derive(Clone, Debug)]
+#[allow(clippy::large_enum_variant)]
 pub enum Statement {
     CreateSource(SourceDef),
     CreateTable(TableDef),

@@ -53,6 +53,10 @@ pub fn error_row(relation: &str, failure: Failure) -> Row {
     Row(vec![Datum::str(&failure.message), Datum::str(&failure.raw), Datum::str(relation)])
 }
 
+/// Per-activation pre-aggregation state: per capability time, the capability and the folded
+/// value of each (key, time).
+pub type Stash<V> = std::collections::BTreeMap<Time, (timely::dataflow::operators::Capability<Time>, std::collections::HashMap<(Row, Time), V>)>;
+
 /// A constant collection: `rows` at time 0 (only worker 0 holds them).
 pub fn constant<'s>(scope: timely::dataflow::Scope<'s, Time>, rows: Vec<Row>) -> Coll<'s> {
     let rows = if scope.index() == 0 { rows } else { Vec::new() };

@@ -101,7 +101,7 @@ pub fn prefold<'s>(args: KeyedColl<'s>, kinds: Vec<Extreme>) -> KeyedColl<'s> {
             move |input, output| {
                 // Fold everything delivered in this activation, per capability time: timely
                 // containers are small, folding across them is what makes this worthwhile.
-                let mut stash: std::collections::BTreeMap<illunare_types::Time, (timely::dataflow::operators::Capability<illunare_types::Time>, std::collections::HashMap<(Row, illunare_types::Time), Row>)> = Default::default();
+                let mut stash: crate::Stash<Row> = Default::default();
                 input.for_each(|cap, data| {
                     let Some(&at) = cap.least() else { return };
                 let entry = stash.entry(at).or_insert_with(|| (cap.delayed(&at, 0), Default::default()));

@@ -171,7 +171,7 @@ fn partial_accumulate<'s>(
     let tagged = input.inner.unary::<timely::container::CapacityContainerBuilder<Vec<_>>, _, _, _>(Pipeline, "PartialAggregate", move |_, _| {
         move |input, output| {
             // Pre-aggregate everything delivered in this activation, per capability time.
-            let mut stash: std::collections::BTreeMap<Time, (timely::dataflow::operators::Capability<Time>, std::collections::HashMap<(Row, Time), Accum>)> = Default::default();
+            let mut stash: crate::Stash<Accum> = Default::default();
             input.for_each(|cap, data| {
                 let refs: Vec<&Row> = data.iter().map(|(r, _, _)| r).collect();
                 let results = illunare_eval::map_rows(&exprs, &schema, &refs);

@@ -138,7 +138,7 @@ mod tests {
 
     #[test]
     fn nulls_sort_first_and_floats_are_total() {
-        let mut v = vec![Datum::float(f64::NAN), Datum::Int(3), Datum::Null, Datum::float(-0.0), Datum::float(0.0)];
+        let mut v = [Datum::float(f64::NAN), Datum::Int(3), Datum::Null, Datum::float(-0.0), Datum::float(0.0)];
         v.sort();
         assert_eq!(v[0], Datum::Null);
         assert_eq!(Datum::float(-0.0), Datum::float(0.0));
