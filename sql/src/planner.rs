@@ -207,6 +207,7 @@ impl Planner {
 
     /// Plans a query (the body of a view) to the IR.
     pub fn plan_query(&self, query: &datafusion::sql::sqlparser::ast::Query, parsed: &ParsedStatement) -> Result<Plan, SqlError> {
+        refuse_set_all(&query.body, parsed)?;
         let logical = self.df_plan(SqlStatement::Query(Box::new(query.clone())), parsed)?;
         let optimized = self.ctx.state().optimize(&logical).map_err(|e| df_error(e, &parsed.text, parsed.location))?;
         let optimized = crate::subquery::rewrite_scalar_subqueries(optimized)
@@ -406,6 +407,33 @@ impl Planner {
             }
         }
     }
+}
+
+/// `INTERSECT ALL` / `EXCEPT ALL` keep `min(m, n)` / `m - n` copies in SQL; DataFusion plans
+/// them as semi/anti joins that keep every left copy. Refused rather than answered wrongly.
+fn refuse_set_all(body: &SetExpr, parsed: &ParsedStatement) -> Result<(), SqlError> {
+    use datafusion::sql::sqlparser::ast::{SetOperator, SetQuantifier};
+    if let SetExpr::SetOperation { op, set_quantifier, left, right } = body {
+        let all = matches!(set_quantifier, SetQuantifier::All);
+        let word = match op {
+            SetOperator::Intersect => Some("intersect"),
+            SetOperator::Except | SetOperator::Minus => Some("except"),
+            _ => None,
+        };
+        if let (true, Some(word)) = (all, word) {
+            return Err(SqlError::new(
+                locate_word(&parsed.text, parsed.location, word).unwrap_or(parsed.location),
+                format!("{} ALL is not supported", word.to_uppercase()),
+            )
+            .with_hint("use the set form without ALL, or a join with counts"));
+        }
+        refuse_set_all(left, parsed)?;
+        refuse_set_all(right, parsed)?;
+    }
+    if let SetExpr::Query(q) = body {
+        refuse_set_all(&q.body, parsed)?;
+    }
+    Ok(())
 }
 
 fn check_unique_names(name: &str, schema: &SchemaRef, stmt: &ParsedStatement) -> Result<(), SqlError> {

@@ -214,6 +214,9 @@ impl Runtime {
             }
             if self.is_finished() {
                 let state = handle.lock().map_err(|_| "snapshot lock poisoned")?;
+                if !state.closed && !self.stop.load(Ordering::SeqCst) {
+                    return Err(format!("the dataflow stopped before '{name}' was complete (a worker failed; see the log)"));
+                }
                 return Ok(state.clone());
             }
             std::thread::sleep(Duration::from_millis(2));
