@@ -27,6 +27,9 @@ use crate::{Coll, Failure, Rendered, constant, error_row};
 
 enum Method {
     Accumulable(FastKind),
+    /// A float sum/avg over input that retracts: summed natively from the group's values in
+    /// sorted order (exact for the current multiset, independent of history and workers).
+    FloatSum(FastKind),
     Extreme(Extreme),
     Recompute,
 }
@@ -58,7 +61,7 @@ pub fn render_reduce<'s>(
         .map(|a| match (fast_kind(a), extreme_of(a, &input_schema)) {
             // Float sums are not invertible ((1e20 + 1.5) - 1e20 = 0): accumulate them as diffs
             // only when nothing is ever retracted; otherwise recompute from the group.
-            (Some(FastKind::SumFloat | FastKind::AvgFloat), _) if !monotonic => Method::Recompute,
+            (Some(k @ (FastKind::SumFloat | FastKind::AvgFloat)), _) if !monotonic => Method::FloatSum(k),
             (Some(k), _) => Method::Accumulable(k),
             (None, Some(e)) => Method::Extreme(e),
             _ => Method::Recompute,
@@ -80,6 +83,8 @@ pub fn render_reduce<'s>(
     let extremes: Vec<(usize, Extreme)> =
         methods.iter().enumerate().filter_map(|(i, m)| if let Method::Extreme(e) = m { Some((i, *e)) } else { None }).collect();
     let slow: Vec<usize> = methods.iter().enumerate().filter(|(_, m)| matches!(m, Method::Recompute)).map(|(i, _)| i).collect();
+    let float_sums: Vec<(usize, FastKind)> =
+        methods.iter().enumerate().filter_map(|(i, m)| if let Method::FloatSum(k) = m { Some((i, *k)) } else { None }).collect();
 
     if !fast.is_empty() || aggregates.is_empty() {
         let mut exprs = group_keys.clone();
@@ -91,6 +96,21 @@ pub fn render_reduce<'s>(
         let counted = partial.count_core::<Diff>();
         let values = counted.flat_map(move |(key, acc): (Row, Accum)| if acc.rows == 0 { None } else { Some((key, Row(finish(&k2, &acc)))) });
         parts.push((values, fast.iter().map(|(i, _)| *i).collect()));
+    }
+    if !float_sums.is_empty() {
+        let args = float_sums.iter().map(|(i, _)| argument(&aggregates[*i])).collect();
+        let (keyed, errs) = keyed_args(input.clone(), &group_keys, args, &input_schema, relation);
+        errors = errors.concat(errs);
+        let kinds: Vec<FastKind> = float_sums.iter().map(|(_, k)| *k).collect();
+        let values = keyed.reduce_named("FloatSum", move |_key: &Row, values: &[(&Row, Diff)], out: &mut Vec<(Row, Diff)>| {
+            let mut acc = Accum::default();
+            for (row, count) in values {
+                let one = accum_of(&kinds, &row.0);
+                differential_dataflow::difference::Semigroup::plus_equals(&mut acc, &differential_dataflow::difference::Multiply::multiply(one, count));
+            }
+            out.push((Row(finish(&kinds, &acc)), 1));
+        });
+        parts.push((values, float_sums.iter().map(|(i, _)| *i).collect()));
     }
     if !extremes.is_empty() {
         let args = extremes.iter().map(|(i, _)| argument(&aggregates[*i])).collect();
