@@ -58,8 +58,25 @@ fn eval_batch(exprs: &[&Expr], schema: &SchemaRef, rows: &[&Row]) -> Result<Vec<
     })
 }
 
+/// The input column of each expression, when every expression is a plain column reference
+/// (projections, GROUP BY keys, aggregate arguments): such maps need no Arrow round trip.
+fn column_indices(exprs: &[Expr], schema: &SchemaRef) -> Option<Vec<usize>> {
+    exprs
+        .iter()
+        .map(|e| {
+            let column = e.physical.downcast_ref::<datafusion_physical_expr::expressions::Column>()?;
+            let index = column.index();
+            // The column must be what the plan says it is (same name at that position).
+            (index < schema.fields().len() && schema.field(index).name() == column.name()).then_some(index)
+        })
+        .collect()
+}
+
 /// Evaluates `exprs` on every row; each result is the output row or the error of that row.
 pub fn map_rows(exprs: &[Expr], schema: &SchemaRef, rows: &[&Row]) -> Vec<Result<Row, EvalError>> {
+    if let Some(indices) = column_indices(exprs, schema) {
+        return rows.iter().map(|r| Ok(r.project(&indices))).collect();
+    }
     let refs: Vec<&Expr> = exprs.iter().collect();
     match eval_batch(&refs, schema, rows).and_then(|arrays| {
         let columns = arrays.iter().map(|a| array_to_datums(a.as_ref())).collect::<Result<Vec<_>, _>>()?;
