@@ -51,7 +51,7 @@ fn aggregates_joins_and_subqueries_match_datafusion() {
           WHERE rn <= 2;
         CREATE VIEW blocked_activity AS
           SELECT card_id, count(*) AS n FROM tx t WHERE EXISTS (SELECT 1 FROM blocked b WHERE b.card_id = t.card_id) GROUP BY card_id;
-        CREATE VIEW currencies AS SELECT DISTINCT currency FROM tx UNION SELECT 'XXX';
+        CREATE VIEW currencies AS SELECT DISTINCT currency FROM tx UNION SELECT 'ZZZ';
         CREATE VIEW global AS SELECT count(*) AS n, sum(amount) AS total FROM tx WHERE amount < 0;"
     );
     for workers in [1, 2] {

@@ -47,6 +47,11 @@ fn argument(agg: &Aggregate) -> Expr {
     Expr::new(agg.function.expressions()[0].clone(), agg.text.clone())
 }
 
+/// The single arguments of the aggregates at `indices`.
+fn arguments(aggregates: &[Aggregate], indices: impl Iterator<Item = usize>) -> Vec<Expr> {
+    indices.map(|i| argument(&aggregates[i])).collect()
+}
+
 pub fn render_reduce<'s>(
     input: Coll<'s>,
     group_keys: Vec<Expr>,
@@ -98,8 +103,7 @@ pub fn render_reduce<'s>(
         parts.push((values, fast.iter().map(|(i, _)| *i).collect()));
     }
     if !float_sums.is_empty() {
-        let args = float_sums.iter().map(|(i, _)| argument(&aggregates[*i])).collect();
-        let (keyed, errs) = keyed_args(input.clone(), &group_keys, args, &input_schema, relation);
+        let (keyed, errs) = keyed_args(input.clone(), &group_keys, arguments(&aggregates, float_sums.iter().map(|(i, _)| *i)), &input_schema, relation);
         errors = errors.concat(errs);
         let kinds: Vec<FastKind> = float_sums.iter().map(|(_, k)| *k).collect();
         let values = keyed.reduce_named("FloatSum", move |_key: &Row, values: &[(&Row, Diff)], out: &mut Vec<(Row, Diff)>| {
@@ -113,8 +117,7 @@ pub fn render_reduce<'s>(
         parts.push((values, float_sums.iter().map(|(i, _)| *i).collect()));
     }
     if !extremes.is_empty() {
-        let args = extremes.iter().map(|(i, _)| argument(&aggregates[*i])).collect();
-        let (keyed, errs) = keyed_args(input.clone(), &group_keys, args, &input_schema, relation);
+        let (keyed, errs) = keyed_args(input.clone(), &group_keys, arguments(&aggregates, extremes.iter().map(|(i, _)| *i)), &input_schema, relation);
         errors = errors.concat(errs);
         let kinds: Vec<Extreme> = extremes.iter().map(|(_, e)| *e).collect();
         // Append-only input: each container can be folded to one row per key and time first.
