@@ -108,7 +108,14 @@ fn run(file: &PathBuf, cluster: &ClusterArgs, commit_interval: &str) -> Result<E
     let interrupted = Arc::new(AtomicBool::new(false));
     {
         let flag = interrupted.clone();
-        ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst)).context("cannot install the Ctrl-C handler")?;
+        ctrlc::set_handler(move || {
+            // First signal: stop gracefully (flush sinks). Second: give up at once.
+            if flag.swap(true, Ordering::SeqCst) {
+                eprintln!("interrupted again: exiting without waiting for sinks");
+                std::process::exit(130);
+            }
+        })
+        .context("cannot install the Ctrl-C handler")?;
     }
     let started = Instant::now();
     if let Err(e) = pipeline.start(&options) {
