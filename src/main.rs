@@ -171,9 +171,18 @@ fn progress_message(pipeline: &Pipeline, started: Instant) -> String {
 }
 
 fn check(file: &PathBuf) -> Result<ExitCode> {
-    let (_, loaded) = load(file)?;
+    let (text, loaded) = load(file)?;
     match loaded {
-        Ok(p) => {
+        Ok(mut p) => {
+            // The file's DML only touches tables: run it on their snapshots, so bad values and
+            // key violations are reported now rather than when the pipeline starts.
+            let dml: Vec<_> = p.statements.iter().filter_map(|s| if let illunare_sql::Statement::Dml(d) = s { Some(d.clone()) } else { None }).collect();
+            for d in &dml {
+                if let Err(e) = p.tables.apply(d) {
+                    eprintln!("{}", e.render(&file.display().to_string(), &text));
+                    return Ok(ExitCode::from(1));
+                }
+            }
             let count = |f: fn(&illunare_sql::Statement) -> bool| p.statements.iter().filter(|s| f(s)).count();
             println!(
                 "{}: ok ({} source(s), {} table(s), {} view(s), {} sink(s), {} DML statement(s))",

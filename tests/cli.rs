@@ -33,6 +33,10 @@ fn check_points_at_line_and_column() {
         ("CREATE SOURCE s (a INT) WITH (connector = 'generator', kind = 'transactions', rowz = '5');\n", "1:1", "rowz"),
         ("CREATE TABLE t (a INT);\nCREATE VIEW v AS SELECT a, lag(a) OVER (ORDER BY a) FROM t;\n", "2:", "lag"),
         ("CREATE TABLE t (a INT)\nCREATE VIEW v AS SELECT 1;\n", "2:1", "syntax error"),
+        ("CREATE TABLE t (a INT);\nCREATE SINK s FROM nowhere WITH (connector = 'stdout');\n", "2:", "nowhere"),
+        ("CREATE SOURCE s (a INT) WITH (connector = 'kafkaa');\n", "1:1", "unknown source connector 'kafkaa'"),
+        ("CREATE TABLE t (a INT, b INT);\nCREATE VIEW v AS\n  SELECT a FROM t INTERSECT ALL SELECT b FROM t;\n", "3:19", "INTERSECT ALL"),
+        ("CREATE TABLE t (a INT);\nINSERT INTO t VALUES ('x');\nCREATE VIEW v AS SELECT a FROM t;\n", "2:", "t"),
     ];
     for (i, (sql, position, word)) in cases.iter().enumerate() {
         let file = write(dir.path(), &format!("bad{i}.sql"), sql);
