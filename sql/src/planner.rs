@@ -154,7 +154,8 @@ pub(crate) fn df_error(e: DataFusionError, stmt_text: &str, at: Location) -> Sql
         .map(|s| Location { line: s.start.line, column: s.start.column })
         .or_else(|| quoted_word(&e.to_string()).and_then(|w| locate_word(stmt_text, at, &w)))
         .unwrap_or(at);
-    let message = e.strip_backtrace();
+    // Wrappers such as "Optimizer rule 'simplify_expressions' failed" hide the cause.
+    let message = e.find_root().strip_backtrace();
     let message = message.lines().next().unwrap_or(&message).replace("Error during planning: ", "").replace("Schema error: ", "");
     SqlError::new(location, message)
 }
