@@ -46,6 +46,10 @@ enum Command {
         /// Minimum time between two commits of a sink (e.g. 500ms, 2s).
         #[arg(long, default_value = "500ms")]
         commit_interval: String,
+        /// Granularity of source timestamps: larger ticks mean fewer, larger updates (more
+        /// throughput) and that much more latency.
+        #[arg(long, default_value = "100ms")]
+        tick: String,
     },
     /// Validate a pipeline: SQL, types, connectors and options. Errors point at line:column.
     Check { file: PathBuf },
@@ -90,7 +94,7 @@ fn cluster_config(args: &ClusterArgs) -> Result<ClusterConfig> {
     Ok(ClusterConfig { workers: args.workers.max(1), processes: args.processes.max(1), process_index: args.process_index, hosts })
 }
 
-fn run(file: &PathBuf, cluster: &ClusterArgs, commit_interval: &str) -> Result<ExitCode> {
+fn run(file: &PathBuf, cluster: &ClusterArgs, commit_interval: &str, tick: &str) -> Result<ExitCode> {
     let (_, loaded) = load(file)?;
     let mut pipeline = match loaded {
         Ok(p) => p,
@@ -103,6 +107,7 @@ fn run(file: &PathBuf, cluster: &ClusterArgs, commit_interval: &str) -> Result<E
         cluster: cluster_config(cluster)?,
         capture_all: false,
         commit_interval: illunare_connector::parse_duration(commit_interval).map_err(anyhow::Error::msg)?,
+        tick: illunare_connector::parse_duration(tick).map_err(anyhow::Error::msg)?,
         ..RunOptions::default()
     };
     let interrupted = Arc::new(AtomicBool::new(false));
@@ -241,7 +246,7 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     let result = match &cli.command {
-        Command::Run { file, cluster, commit_interval } => run(file, cluster, commit_interval),
+        Command::Run { file, cluster, commit_interval, tick } => run(file, cluster, commit_interval, tick),
         Command::Check { file } => check(file),
         Command::Explain { file } => explain(file),
         Command::Generate(args) => generate::generate(args),
