@@ -55,7 +55,7 @@ pub fn error_row(relation: &str, failure: Failure) -> Row {
 
 /// Per-activation pre-aggregation state: per capability time, the capability and the folded
 /// value of each (key, time).
-pub type Stash<V> = std::collections::BTreeMap<Time, (timely::dataflow::operators::Capability<Time>, std::collections::HashMap<(Row, Time), V>)>;
+pub type Stash<V> = std::collections::BTreeMap<Time, (timely::dataflow::operators::Capability<Time>, std::collections::HashMap<(Row, Time), V, ahash::RandomState>)>;
 
 /// A constant collection: `rows` at time 0 (only worker 0 holds them).
 pub fn constant<'s>(scope: timely::dataflow::Scope<'s, Time>, rows: Vec<Row>) -> Coll<'s> {
