@@ -52,48 +52,53 @@ pub fn render_join<'s>(left: Coll<'s>, right: Coll<'s>, spec: JoinSpec, relation
     let lk_match = lk.clone().filter(move |(k, _): &(Row, Row)| !(drop_nulls && k.has_null()));
     let rk_match = rk.clone().filter(move |(k, _): &(Row, Row)| !(drop_nulls && k.has_null()));
 
-    let semi_like = matches!(spec.kind, JoinKind::LeftSemi | JoinKind::LeftAnti { .. });
-    // Left rows that have at least one match, with their own multiplicity.
-    let matched_left = |pairs: Option<Coll<'s>>| -> Coll<'s> {
-        match pairs {
-            Some(pairs) => rows_in(left.clone(), pairs.map(move |r| Row(r.0[..wl].to_vec())).distinct()),
-            None => lk_match.clone().semijoin(rk_match.clone().map(|(k, _)| k).distinct()).map(|(_, r)| r),
-        }
-    };
-    let pairs = if semi_like && spec.residual.is_none() {
-        None
-    } else {
+    // Matching pairs `l ++ r` that pass the residual predicate.
+    let pairs = || -> (Coll<'s>, Option<Coll<'s>>) {
         let joined = lk_match.clone().join_map(rk_match.clone(), |_k, l, r| l.concat(r));
-        Some(match &spec.residual {
-            None => joined,
+        match &spec.residual {
+            None => (joined, None),
             Some(residual) => {
                 let filtered = render_chain(joined, vec![Step::Filter { predicate: residual.clone(), input: spec.pair_schema.clone() }], relation);
-                errors = errors.concat(filtered.err);
-                filtered.ok
+                (filtered.ok, Some(filtered.err))
             }
-        })
+        }
+    };
+    // Rows of `side` that appear (as the slice `range` of a pair) in `pairs`, each with its own multiplicity.
+    let matched = |side: &Coll<'s>, pairs: &Coll<'s>, range: std::ops::Range<usize>| -> Coll<'s> {
+        rows_in(side.clone(), pairs.clone().map(move |r| Row(r.0[range.clone()].to_vec())).distinct())
+    };
+    // Left rows with at least one match; without a residual, the keys alone decide.
+    let mut matched_left = || -> Coll<'s> {
+        if spec.residual.is_none() {
+            return lk_match.clone().semijoin(rk_match.clone().map(|(k, _)| k).distinct()).map(|(_, r)| r);
+        }
+        let (p, err) = pairs();
+        if let Some(err) = err {
+            errors = errors.clone().concat(err);
+        }
+        matched(&left, &p, 0..wl)
     };
 
     let ok = match spec.kind {
-        JoinKind::Inner => pairs.expect("inner joins compute pairs"),
-        JoinKind::LeftOuter | JoinKind::RightOuter | JoinKind::FullOuter => {
-            let pairs = pairs.expect("outer joins compute pairs");
-            let mut out = pairs.clone();
+        JoinKind::Inner | JoinKind::LeftOuter | JoinKind::RightOuter | JoinKind::FullOuter => {
+            let (p, err) = pairs();
+            if let Some(err) = err {
+                errors = errors.clone().concat(err);
+            }
+            let mut out = p.clone();
             if matches!(spec.kind, JoinKind::LeftOuter | JoinKind::FullOuter) {
-                let matched = rows_in(left.clone(), pairs.clone().map(move |r| Row(r.0[..wl].to_vec())).distinct());
-                let unmatched = left.clone().concat(matched.negate());
+                let unmatched = left.clone().concat(matched(&left, &p, 0..wl).negate());
                 out = out.concat(unmatched.map(move |r| r.pad_nulls(wr)));
             }
             if matches!(spec.kind, JoinKind::RightOuter | JoinKind::FullOuter) {
-                let matched = rows_in(right.clone(), pairs.map(move |r| Row(r.0[wl..].to_vec())).distinct());
-                let unmatched = right.clone().concat(matched.negate());
+                let unmatched = right.clone().concat(matched(&right, &p, wl..wl + wr).negate());
                 out = out.concat(unmatched.map(move |r| Row::nulls_then(wl, &r)));
             }
             out
         }
-        JoinKind::LeftSemi => matched_left(pairs),
+        JoinKind::LeftSemi => matched_left(),
         JoinKind::LeftAnti { null_aware } => {
-            let basic = left.clone().concat(matched_left(pairs).negate());
+            let basic = left.clone().concat(matched_left().negate());
             if !null_aware {
                 basic
             } else {

@@ -174,17 +174,15 @@ pub fn render_source<'s>(
     let name = name.to_string();
 
     let mut receivers: Vec<mpsc::Receiver<Message>> = Vec::new();
+    let mut failed_listing = None;
     let splits = match source.splits() {
         Ok(s) => s,
         Err(e) => {
             tracing::error!(source = %name, "cannot list splits: {e}");
+            failed_listing = Some(ErrorRecord::new(format!("cannot list splits: {e}"), None, None));
             Vec::new()
         }
     };
-    let mut failed_listing = None;
-    if splits.is_empty() {
-        failed_listing = source.splits().err().map(|e| ErrorRecord::new(format!("cannot list splits: {e}"), None, None));
-    }
     for (i, split) in splits.into_iter().enumerate() {
         if i % peers != index {
             continue;
