@@ -137,3 +137,65 @@ fn distinct_on_matches_datafusion() {
         CREATE VIEW first_per_a AS SELECT DISTINCT ON (a) a, b, c FROM t ORDER BY a, b DESC, c;";
     run_and_compare(text, 2);
 }
+
+/// Each source here is read by exactly one GROUP BY, so the GROUP BY is split into vectorised
+/// partial aggregation inside the source and a differential merge (`preagg.rs`).
+#[test]
+fn group_by_fused_into_sources_matches_datafusion() {
+    let text = "
+        CREATE SOURCE a (tx_id BIGINT, card_id VARCHAR, merchant VARCHAR, amount DOUBLE, currency VARCHAR, ts TIMESTAMP)
+          WITH (connector = 'generator', kind = 'transactions', rows = '20000', seed = '3', merchants = '40', splits = '3');
+        CREATE SOURCE b (tx_id BIGINT, amount DOUBLE)
+          WITH (connector = 'generator', kind = 'transactions', rows = '5000', seed = '4');
+        CREATE SOURCE c (tx_id BIGINT, card_id VARCHAR, amount DOUBLE)
+          WITH (connector = 'generator', kind = 'transactions', rows = '20000', seed = '5', cards = '50', splits = '2');
+        CREATE SOURCE d (tx_id BIGINT, card_id VARCHAR, amount DOUBLE)
+          WITH (connector = 'generator', kind = 'transactions', rows = '20000', seed = '6', cards = '50');
+        CREATE VIEW per_merchant AS
+          SELECT merchant, count(*) AS n, count(currency) AS with_currency, sum(amount) AS total, avg(amount) AS mean,
+                 min(amount) AS lo, max(amount) AS hi, min(card_id) AS first_card, max(ts) AS last_ts
+          FROM a WHERE amount > 20 GROUP BY merchant;
+        CREATE VIEW nothing AS SELECT count(*) AS n, sum(amount) AS total, max(amount) AS hi, avg(tx_id) AS mean FROM b WHERE amount < 0;
+        CREATE VIEW by_expression AS
+          SELECT card_id, floor(amount / 100) AS bucket, sum(tx_id) AS ids, avg(tx_id) AS mean_id, count(*) AS n
+          FROM c GROUP BY card_id, floor(amount / 100);
+        CREATE VIEW global AS SELECT count(*) AS n, sum(tx_id) AS ids, min(card_id) AS lo, max(amount) AS hi FROM d;";
+    for workers in [1, 2, 3] {
+        let views = run_and_compare(text, workers);
+        assert_eq!(views["nothing"], vec!["0 | NULL | NULL | NULL".to_string()]);
+        assert!(views["per_merchant"].len() > 10);
+    }
+}
+
+#[test]
+fn fused_group_by_keeps_null_keys_and_isolates_failing_rows() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("r.jsonl");
+    let lines = [
+        r#"{"k": "x", "v": 2, "name": "b"}"#,
+        r#"{"k": "x", "v": 0, "name": "a"}"#,
+        r#"{"k": null, "v": 4, "name": null}"#,
+        r#"{"k": "y", "v": null, "name": "c"}"#,
+        r#"{"k": null, "v": 5, "name": "d"}"#,
+        r#"{"k": "x", "v": 1}"#,
+    ];
+    std::fs::write(&path, lines.join("\n")).expect("write");
+    let text = format!(
+        "CREATE SOURCE r (k VARCHAR, v BIGINT, name VARCHAR) WITH (connector = 'file', path = '{}', format = 'jsonl');
+         CREATE VIEW q AS SELECT k, 10 / v AS ratio, count(*) AS n, count(name) AS named, sum(v) AS s, min(name) AS lo, max(name) AS hi
+           FROM r GROUP BY k, 10 / v;",
+        path.display()
+    );
+    for workers in [1, 2] {
+        let (views, errors) = common::run_collect(&text, workers);
+        assert_eq!(
+            views["q"],
+            vec!["NULL | 2 | 2 | 1 | 9 | d | d", "x | 10 | 1 | 0 | 1 | NULL | NULL", "x | 5 | 1 | 1 | 2 | b | b", "y | NULL | 1 | 1 | NULL | c | c"],
+            "{:?}",
+            views["q"]
+        );
+        assert_eq!(errors["q"].len(), 1, "{:?}", errors["q"]);
+        assert!(errors["q"][0].to_lowercase().contains("divide by zero"), "{:?}", errors["q"]);
+        assert!(errors["q"][0].contains("'x', 0, 'a'"), "{:?}", errors["q"]);
+    }
+}

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use datafusion::datasource::MemTable;
-use illunare_coord::oracle::canonical;
+use illunare_coord::oracle::{canonical, same_answer};
 use illunare_coord::{Pipeline, RunOptions};
 use illunare_dataflow::ClusterConfig;
 use illunare_types::batch_to_rows;
@@ -96,7 +96,7 @@ fn main() -> Result<()> {
             for w in workers.split(',').filter_map(|w| w.trim().parse::<usize>().ok()) {
                 let (t, ours) = illunare_run(rows, w, &query)?;
                 let rate = rows as f64 / t.as_secs_f64();
-                let same = if ours == df_rows { "same answer" } else { "DIFFERENT ANSWER" };
+                let same = if same_answer(&ours, &df_rows) { "same answer" } else { "DIFFERENT ANSWER" };
                 println!(
                     "illunare, {w} worker(s) (generation included): {rows} rows in {:.3}s = {:.2} M rows/s; DataFusion/illunare time ratio {:.2}x; {same}",
                     t.as_secs_f64(),

@@ -68,7 +68,9 @@ pub fn run_and_compare(text: &str, workers: usize) -> BTreeMap<String, Vec<Strin
     let oracle = rt.block_on(Oracle::new(&pipeline)).unwrap_or_else(|e| panic!("oracle: {e}"));
     for (name, rows) in &views {
         let expected = rt.block_on(oracle.view(name)).unwrap_or_else(|e| panic!("oracle {name}: {e}"));
-        assert_eq!(rows, &expected, "view {name} with {workers} worker(s) differs from DataFusion");
+        if !illunare_coord::oracle::same_answer(rows, &expected) {
+            assert_eq!(rows, &expected, "view {name} with {workers} worker(s) differs from DataFusion");
+        }
     }
     views
 }

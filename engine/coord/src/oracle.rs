@@ -42,6 +42,27 @@ pub fn canonical(rows: &[Row], schema: &SchemaRef) -> Vec<String> {
     out
 }
 
+/// Whether two canonical answers are the same up to float rounding: same lines in the same
+/// order, and fields that differ are both numbers within a relative 1e-9. A float sum's last
+/// digits depend on the order it was added in (per worker, per tick, per partition), in every
+/// engine; whatever else differs is a real difference.
+pub fn same_answer(a: &[String], b: &[String]) -> bool {
+    a.len() == b.len()
+        && a.iter().zip(b).all(|(x, y)| {
+            x == y || {
+                let (xs, ys): (Vec<&str>, Vec<&str>) = (x.split(" | ").collect(), y.split(" | ").collect());
+                xs.len() == ys.len() && xs.iter().zip(&ys).all(|(u, v)| u == v || close(u, v))
+            }
+        })
+}
+
+fn close(u: &str, v: &str) -> bool {
+    match (u.parse::<f64>(), v.parse::<f64>()) {
+        (Ok(p), Ok(q)) => (p - q).abs() <= 1e-9 * p.abs().max(q.abs()),
+        _ => false,
+    }
+}
+
 pub struct Oracle {
     ctx: SessionContext,
     schemas: BTreeMap<String, SchemaRef>,

@@ -4,16 +4,31 @@
 //! it, the chain runs inside the source operator on the connector's Arrow batches: filtered-out
 //! rows and projected-away columns are never turned into rows. The view's plan then reads the
 //! fused output under a synthetic name.
+//!
+//! When that consumer is a GROUP BY whose aggregates can be split (`preagg.rs`), the GROUP BY
+//! is fused too: the source pre-aggregates its batches and the view reads the merged result.
 
 use std::collections::HashMap;
 
 use illunare_plan::{Node, Plan};
 
 use crate::mfp::{Step, chain_steps};
+use crate::preagg::PreAggregate;
+use crate::source::Fused;
 
-/// The name the fused output of `source` is registered under.
+/// The name the fused (map/filter) output of `source` is registered under: append-only rows.
 pub fn fused_name(source: &str) -> String {
     format!("__fused_{source}")
+}
+
+/// The name the fused GROUP BY over `source` is registered under: the view's aggregated rows.
+pub fn fused_aggregate_name(source: &str) -> String {
+    format!("__fusedagg_{source}")
+}
+
+/// Whether `name` is one of the synthetic names above.
+pub fn is_fused(name: &str) -> bool {
+    name.starts_with("__fused_") || name.starts_with("__fusedagg_")
 }
 
 fn count_gets(plan: &Plan, counts: &mut HashMap<String, usize>) {
@@ -25,40 +40,56 @@ fn count_gets(plan: &Plan, counts: &mut HashMap<String, usize>) {
     }
 }
 
-/// The chain's steps if `plan` is a Map/Filter chain directly over `Get{source}`.
+/// The source and chain (possibly empty) if `plan` is a Map/Filter chain over `Get{source}`.
 fn chain_over(plan: &Plan) -> Option<(String, Vec<Step>)> {
     match chain_steps(plan) {
-        (steps, Plan { node: Node::Get { name }, .. }) if !steps.is_empty() => Some((name.clone(), steps)),
+        (steps, Plan { node: Node::Get { name }, .. }) => Some((name.clone(), steps)),
         _ => None,
     }
 }
 
-fn detach(plan: &mut Plan, candidates: &[String], out: &mut HashMap<String, Vec<Step>>) {
-    if let Some((source, steps)) = chain_over(plan)
+/// What `plan` fuses into a candidate source: a GROUP BY over a chain over it (split in two
+/// phases), or a non-empty chain over it.
+fn fusable(plan: &Plan, candidates: &[String]) -> Option<(String, Vec<Step>, Option<PreAggregate>)> {
+    if let Node::Reduce { input, group_keys, aggregates } = &plan.node
+        && let Some((source, steps)) = chain_over(input)
         && candidates.contains(&source)
+        && let Some(split) = PreAggregate::plan(group_keys, aggregates, &input.schema)
+    {
+        return Some((source, steps, Some(split)));
+    }
+    match chain_over(plan) {
+        Some((source, steps)) if !steps.is_empty() && candidates.contains(&source) => Some((source, steps, None)),
+        _ => None,
+    }
+}
+
+fn detach(plan: &mut Plan, candidates: &[String], relation: &str, out: &mut HashMap<String, Fused>) {
+    if let Some((source, steps, preagg)) = fusable(plan, candidates)
         && !out.contains_key(&source)
     {
-        plan.node = Node::Get { name: fused_name(&source) };
-        out.insert(source, steps);
+        let name = if preagg.is_some() { fused_aggregate_name(&source) } else { fused_name(&source) };
+        plan.node = Node::Get { name };
+        out.insert(source, Fused { steps, relation: relation.to_string(), preagg: preagg.map(std::sync::Arc::new) });
         return;
     }
     match &mut plan.node {
         Node::Get { .. } | Node::Constant { .. } => {}
         Node::Map { input, .. } | Node::Filter { input, .. } | Node::Reduce { input, .. } | Node::Distinct { input } | Node::TopK { input, .. } => {
-            detach(input, candidates, out)
+            detach(input, candidates, relation, out)
         }
         Node::Join { left, right, .. } => {
-            detach(left, candidates, out);
-            detach(right, candidates, out);
+            detach(left, candidates, relation, out);
+            detach(right, candidates, relation, out);
         }
-        Node::Union { inputs } => inputs.iter_mut().for_each(|i| detach(i, candidates, out)),
+        Node::Union { inputs } => inputs.iter_mut().for_each(|i| detach(i, candidates, relation, out)),
     }
 }
 
 /// Rewrites `views` so each source read by exactly one map/filter chain (and by nothing else:
 /// `other_uses` lists sink inputs and captured relations) reads its fused output instead.
-/// Returns, per fused source, the chain and the view its errors belong to.
-pub fn fuse_sources(views: &mut [(String, Plan)], sources: &[String], other_uses: &[String]) -> HashMap<String, (Vec<Step>, String)> {
+/// Returns, per fused source, what runs inside it and the view its errors belong to.
+pub fn fuse_sources(views: &mut [(String, Plan)], sources: &[String], other_uses: &[String]) -> HashMap<String, Fused> {
     let mut counts: HashMap<String, usize> = HashMap::new();
     for (_, plan) in views.iter() {
         count_gets(plan, &mut counts);
@@ -69,11 +100,7 @@ pub fn fuse_sources(views: &mut [(String, Plan)], sources: &[String], other_uses
     let candidates: Vec<String> = sources.iter().filter(|s| counts.get(*s) == Some(&1)).cloned().collect();
     let mut fused = HashMap::new();
     for (view, plan) in views.iter_mut() {
-        let mut found = HashMap::new();
-        detach(plan, &candidates, &mut found);
-        for (source, steps) in found {
-            fused.insert(source, (steps, view.clone()));
-        }
+        detach(plan, &candidates, view, &mut fused);
     }
     fused
 }

@@ -17,6 +17,7 @@ pub mod join;
 pub mod keyed;
 pub mod mfp;
 pub mod minmax;
+pub mod preagg;
 pub mod reduce;
 pub mod render;
 pub mod runtime;

@@ -23,6 +23,7 @@ use timely::dataflow::operators::core::OkErr;
 use crate::accum::{Accum, FastKind, SLOTS, accum_of, fast_kind, finish};
 use crate::keyed::{EmptyCollection, KeyedColl, key_by};
 use crate::minmax::{Extreme, extreme_of, render_minmax};
+use crate::preagg::{Merge, PreAggregate};
 use crate::{Coll, Failure, Rendered, constant, error_row};
 
 enum Method {
@@ -148,7 +149,19 @@ pub fn render_reduce<'s>(
         parts.push((ok.as_collection(), slow));
     }
 
-    // Join the parts per group, then put the aggregates back in the query's order.
+    let ok = assemble(scope, parts, &aggregates, group_keys.is_empty(), &input_schema);
+    Rendered { ok, err: errors }
+}
+
+/// Joins the parts (each `(key, values of the aggregates it holds)`) per group and puts the
+/// aggregates back in the query's order; a global aggregate also gets its empty-input row.
+fn assemble<'s>(
+    scope: timely::dataflow::Scope<'s, Time>,
+    parts: Vec<(KeyedColl<'s>, Vec<usize>)>,
+    aggregates: &[Aggregate],
+    global: bool,
+    input_schema: &SchemaRef,
+) -> Coll<'s> {
     let mut parts = parts.into_iter();
     let (mut joined, mut held) = parts.next().expect("a reduce has at least one part");
     for (part, indices) in parts {
@@ -164,8 +177,8 @@ pub fn render_reduce<'s>(
         out.extend(position.iter().map(|&p| values.0.get(p).cloned().unwrap_or(Datum::Null)));
         Row(out)
     });
-    if group_keys.is_empty() {
-        match aggregate(&aggregates, &input_schema, &[]) {
+    if global {
+        match aggregate(aggregates, input_schema, &[]) {
             Ok(defaults) => {
                 let default_row = Row(defaults);
                 let d2 = default_row.clone();
@@ -175,7 +188,44 @@ pub fn render_reduce<'s>(
             Err(e) => tracing::warn!("aggregate over empty input failed: {e}"),
         }
     }
-    Rendered { ok, err: errors }
+    ok
+}
+
+/// Phase 2 of a split GROUP BY (`preagg.rs`): merges the partial rows `(keys…, rows, state…)`
+/// a source's partial aggregator emits into the view's rows.
+pub fn render_merge<'s>(partials: Coll<'s>, spec: &PreAggregate) -> Coll<'s> {
+    let scope = partials.scope();
+    let nkeys = spec.group_keys.len();
+    let positions = spec.state_positions();
+    let mut parts: Vec<(KeyedColl<'s>, Vec<usize>)> = Vec::new();
+    let fast: Vec<(usize, FastKind)> =
+        spec.merges.iter().enumerate().filter_map(|(i, m)| if let Merge::Accumulable(k) = m { Some((i, *k)) } else { None }).collect();
+    let extremes: Vec<(usize, Extreme)> =
+        spec.merges.iter().enumerate().filter_map(|(i, m)| if let Merge::Extreme(e) = m { Some((i, *e)) } else { None }).collect();
+    if !fast.is_empty() || spec.aggregates.is_empty() {
+        use timely::dataflow::operators::vec::Map;
+        let kinds: Vec<FastKind> = fast.iter().map(|(_, k)| *k).collect();
+        let (spec2, fast2, positions2) = (spec.clone(), fast.clone(), positions.clone());
+        let accumulated = partials
+            .inner
+            .clone()
+            .map(move |(row, t, d): (Row, Time, Diff)| {
+                let acc = differential_dataflow::difference::Multiply::multiply(spec2.accum_of_partial(&row, &fast2, &positions2), &d);
+                (Row(row.0[..nkeys].to_vec()), t, acc)
+            })
+            .as_collection();
+        let counted = accumulated.count_core::<Diff>();
+        let values = counted.flat_map(move |(key, acc): (Row, Accum)| if acc.rows == 0 { None } else { Some((key, Row(finish(&kinds, &acc)))) });
+        parts.push((values, fast.iter().map(|(i, _)| *i).collect()));
+    }
+    if !extremes.is_empty() {
+        let kinds: Vec<Extreme> = extremes.iter().map(|(_, e)| *e).collect();
+        let columns: Vec<usize> = extremes.iter().map(|(i, _)| positions[*i]).collect();
+        let keyed = partials.map(move |row| (Row(row.0[..nkeys].to_vec()), Row(columns.iter().map(|&c| row.0[c].clone()).collect())));
+        let values = crate::minmax::render_monotonic_minmax(crate::minmax::prefold(keyed, kinds.clone()), kinds);
+        parts.push((values, extremes.iter().map(|(i, _)| *i).collect()));
+    }
+    assemble(scope, parts, &spec.aggregates, nkeys == 0, &spec.input_schema)
 }
 
 /// Evaluates keys and arguments per container and pre-aggregates: one `(key, Accum)` update

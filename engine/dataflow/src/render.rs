@@ -19,6 +19,7 @@ pub type Context<'s> = HashMap<String, Rendered<'s>>;
 /// append-only, through maps, filters, inner joins and unions. Enables cheaper operators.
 pub fn is_monotonic(plan: &Plan) -> bool {
     match &plan.node {
+        // A fused GROUP BY (`__fusedagg_`) updates its groups, so it is not monotonic.
         Node::Get { name } => name.starts_with("__fused_") || SOURCES.with(|s| s.borrow().contains(name)),
         Node::Constant { .. } => true,
         Node::Map { input, .. } | Node::Filter { input, .. } => is_monotonic(input),
@@ -40,7 +41,7 @@ pub fn render_plan<'s>(scope: timely::dataflow::Scope<'s, Time>, plan: &Plan, ct
         Node::Get { name } => {
             let input = ctx.get(name).ok_or_else(|| format!("relation '{name}' is not rendered in this dataflow"))?;
             // A fused source chain's evaluation errors belong to the view that reads it.
-            let err = if name.starts_with("__fused_") { input.err.clone() } else { empty() };
+            let err = if crate::fuse::is_fused(name) { input.err.clone() } else { empty() };
             Rendered { ok: input.ok.clone(), err }
         }
         Node::Constant { rows } => Rendered { ok: constant(scope, rows.clone()), err: empty() },

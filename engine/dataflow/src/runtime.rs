@@ -256,14 +256,22 @@ fn run_worker(worker: &mut timely::worker::Worker, shared: &Shared, commands: Re
         for (name, source) in &spec.sources {
             let metrics = shared.metrics.get(name).cloned().unwrap_or_default();
             let context = SourceContext { tick_ms: spec.tick_ms, runtime: shared.io.clone(), stop: shared.stop.clone(), metrics };
-            let chain = fused.remove(name).map(|(steps, relation)| crate::source::Fused { steps, relation });
-            let is_fused = chain.is_some();
+            let chain = fused.remove(name);
+            let preagg = chain.as_ref().map(|c| c.preagg.clone());
             let (rendered, eval_errors) = render_source(scope, name, source.clone(), context, chain);
             ctx.insert(errors_name(name), Rendered { ok: rendered.err.clone(), err: scope.empty_collection() });
-            if is_fused {
-                ctx.insert(crate::fuse::fused_name(name), Rendered { ok: rendered.ok, err: eval_errors });
-            } else {
-                ctx.insert(name.clone(), rendered);
+            match preagg {
+                // The source emits partial aggregates; merging them gives the GROUP BY's rows.
+                Some(Some(split)) => {
+                    let ok = crate::reduce::render_merge(rendered.ok, &split);
+                    ctx.insert(crate::fuse::fused_aggregate_name(name), Rendered { ok, err: eval_errors });
+                }
+                Some(None) => {
+                    ctx.insert(crate::fuse::fused_name(name), Rendered { ok: rendered.ok, err: eval_errors });
+                }
+                None => {
+                    ctx.insert(name.clone(), rendered);
+                }
             }
         }
         for table in &spec.tables {

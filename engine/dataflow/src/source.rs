@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use differential_dataflow::AsCollection;
 use illunare_connector::{ErrorRecord, Position, Source, SourceChunk};
-use illunare_types::{Diff, Row, Time, batch_to_rows};
+use illunare_types::{Diff, Row, Time, batch_to_rows, rows_to_batch};
 use timely::dataflow::operators::generic::OutputBuilder;
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use tokio::sync::mpsc;
@@ -24,6 +24,7 @@ use tokio::sync::mpsc;
 use arrow::record_batch::RecordBatch;
 
 use crate::mfp::{Step, apply_steps, apply_steps_to_batch};
+use crate::preagg::{PartialAggregator, PreAggregate};
 use crate::{Coll, Rendered, error_row, now_ms};
 
 /// Counters of one source, shared with whoever reports progress.
@@ -128,15 +129,40 @@ pub struct SourceContext {
 pub struct Fused {
     pub steps: Vec<Step>,
     pub relation: String,
+    /// A GROUP BY over the chain, split in two phases (`preagg.rs`): the source then emits
+    /// partial aggregates per tick instead of rows.
+    pub preagg: Option<Arc<PreAggregate>>,
 }
 
-/// Converts a chunk's batch to rows, through the fused chain if any: (rows, evaluation errors).
-fn chunk_rows(batch: &RecordBatch, fused: Option<&Fused>) -> Result<(Vec<Row>, Vec<Row>), String> {
+/// What the fused chain made of a batch: still a batch, or rows once some row failed.
+enum ChainOutput {
+    Batch(RecordBatch),
+    Rows(Vec<Row>),
+}
+
+impl ChainOutput {
+    fn into_rows(self) -> Result<Vec<Row>, String> {
+        match self {
+            ChainOutput::Batch(b) => batch_to_rows(&b).map_err(|e| e.to_string()),
+            ChainOutput::Rows(rows) => Ok(rows),
+        }
+    }
+
+    fn into_batch(self, schema: &arrow::datatypes::SchemaRef) -> Result<RecordBatch, String> {
+        match self {
+            ChainOutput::Batch(b) => Ok(b),
+            ChainOutput::Rows(rows) => rows_to_batch(schema, &rows).map_err(|e| e.to_string()),
+        }
+    }
+}
+
+/// Runs a chunk's batch through the fused chain, if any: (output, evaluation error rows).
+fn run_chain(batch: &RecordBatch, fused: Option<&Fused>) -> Result<(ChainOutput, Vec<Row>), String> {
     let Some(fused) = fused else {
-        return batch_to_rows(batch).map(|r| (r, vec![])).map_err(|e| e.to_string());
+        return Ok((ChainOutput::Batch(batch.clone()), vec![]));
     };
     if let Ok(out) = apply_steps_to_batch(&fused.steps, batch.clone()) {
-        return batch_to_rows(&out).map(|r| (r, vec![])).map_err(|e| e.to_string());
+        return Ok((ChainOutput::Batch(out), vec![]));
     }
     // Some row failed: isolate it, row by row.
     let rows = batch_to_rows(batch).map_err(|e| e.to_string())?;
@@ -148,7 +174,36 @@ fn chunk_rows(batch: &RecordBatch, fused: Option<&Fused>) -> Result<(Vec<Row>, V
             Err(failure) => errors.push(error_row(&fused.relation, failure)),
         }
     }
-    Ok((ok, errors))
+    Ok((ChainOutput::Rows(ok), errors))
+}
+
+/// A source's partial aggregator and the time its groups were stamped with.
+struct Stashed {
+    aggregator: PartialAggregator,
+    spec: Arc<PreAggregate>,
+    relation: String,
+    at: Time,
+}
+
+/// Groups a partial aggregator holds at most before it is emitted early.
+const MAX_STASHED_GROUPS: usize = 1 << 20;
+
+impl Stashed {
+    fn add(&mut self, output: ChainOutput, at: Time, errors: &mut Vec<Row>) {
+        self.at = at;
+        match output.into_batch(&self.spec.input_schema) {
+            Ok(batch) => errors.extend(self.aggregator.update(&batch).into_iter().map(|f| error_row(&self.relation, f))),
+            Err(message) => errors.push(error_row(&self.relation, crate::Failure { message, raw: String::new() })),
+        }
+    }
+
+    /// The partial rows held (stamped `self.at`), and a failure as an error row.
+    fn take(&mut self) -> (Vec<Row>, Option<Row>) {
+        match self.aggregator.emit() {
+            Ok(rows) => (rows, None),
+            Err(message) => (Vec::new(), Some(error_row(&self.relation, crate::Failure { message, raw: "partial aggregation".into() }))),
+        }
+    }
 }
 
 /// Renders source `name`: its rows (through `fused`, if given), its decode errors (rows of
@@ -195,6 +250,16 @@ pub fn render_source<'s>(
     let stop = ctx.stop.clone();
     let metrics = ctx.metrics.clone();
     let tick = ctx.tick_ms.max(1);
+    let mut stash = None;
+    let mut failed_start = None;
+    if let Some(f) = &fused
+        && let Some(spec) = &f.preagg
+    {
+        match PartialAggregator::new(spec.clone()) {
+            Ok(aggregator) => stash = Some(Stashed { aggregator, spec: spec.clone(), relation: f.relation.clone(), at: 0 }),
+            Err(e) => failed_start = Some(ErrorRecord::new(format!("cannot start partial aggregation: {e}"), None, None)),
+        }
+    }
 
     builder.build(move |mut caps| {
         let mut eval_cap = caps.pop();
@@ -206,12 +271,26 @@ pub fn render_source<'s>(
             let mut ok_handle = ok_out.activate();
             let mut err_handle = err_out.activate();
             let mut eval_handle = eval_out.activate();
+            let mut eval_rows = Vec::new();
+            // Partial aggregates of an earlier tick leave at their own time.
+            if let Some(stashed) = stash.as_mut()
+                && stashed.at < now
+                && !stashed.aggregator.is_empty()
+            {
+                let (rows, failure) = stashed.take();
+                let at = ok_c.delayed(&stashed.at);
+                ok_handle.session(&at).give_iterator(rows.into_iter().map(|r| (r, stashed.at, 1)));
+                eval_rows.extend(failure);
+            }
             let ok_at = ok_c.delayed(&now);
             let err_at = err_c.delayed(&now);
             let eval_at = eval_c.delayed(&now);
             let mut ok_session = ok_handle.session(&ok_at);
             let mut err_session = err_handle.session(&err_at);
             let mut eval_session = eval_handle.session(&eval_at);
+            if let Some(record) = failed_start.take() {
+                err_session.give((record.to_row(), now, 1));
+            }
             if let Some(record) = failed_listing.take() {
                 metrics.errors.fetch_add(1, Ordering::Relaxed);
                 err_session.give((record.to_row(), now, 1));
@@ -227,15 +306,26 @@ pub fn render_source<'s>(
                     Ok(Message::Chunk(chunk)) => {
                         handled += 1;
                         metrics.rows.fetch_add(chunk.batch.num_rows() as u64, Ordering::Relaxed);
-                        match chunk_rows(&chunk.batch, fused.as_ref()) {
-                            Ok((rows, failures)) => {
-                                for row in rows {
-                                    ok_session.give((row, now, 1));
+                        let converted = run_chain(&chunk.batch, fused.as_ref()).and_then(|(output, failures)| {
+                            eval_rows.extend(failures);
+                            match stash.as_mut() {
+                                Some(stashed) => {
+                                    stashed.add(output, now, &mut eval_rows);
+                                    if stashed.aggregator.len() >= MAX_STASHED_GROUPS {
+                                        let (rows, failure) = stashed.take();
+                                        ok_session.give_iterator(rows.into_iter().map(|r| (r, now, 1)));
+                                        eval_rows.extend(failure);
+                                    }
+                                    Ok(())
                                 }
-                                for row in failures {
-                                    eval_session.give((row, now, 1));
+                                None => {
+                                    ok_session.give_iterator(output.into_rows()?.into_iter().map(|r| (r, now, 1)));
+                                    Ok(())
                                 }
                             }
+                        });
+                        match converted {
+                            Ok(()) => {}
                             Err(e) => {
                                 let record = ErrorRecord::new(format!("batch does not match the declared columns: {e}"), None, Some(chunk.position.0.clone()));
                                 err_session.give((record.to_row(), now, 1));
@@ -254,10 +344,18 @@ pub fn render_source<'s>(
                     Err(mpsc::error::TryRecvError::Disconnected) => return false,
                 }
             });
+            let finished = receivers.is_empty() || stop.load(Ordering::Relaxed);
+            if finished && let Some(stashed) = stash.as_mut() {
+                // Everything stashed was stamped `now` (earlier ticks left above).
+                let (rows, failure) = stashed.take();
+                ok_session.give_iterator(rows.into_iter().map(|r| (r, now, 1)));
+                eval_rows.extend(failure);
+            }
+            eval_session.give_iterator(eval_rows.into_iter().map(|r| (r, now, 1)));
             drop(ok_session);
             drop(err_session);
             drop(eval_session);
-            if receivers.is_empty() || stop.load(Ordering::Relaxed) {
+            if finished {
                 ok_cap = None;
                 err_cap = None;
                 eval_cap = None;
