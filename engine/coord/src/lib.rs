@@ -198,6 +198,11 @@ impl Pipeline {
         Ok(last)
     }
 
+    /// The connector instance of source `name` (as `CREATE SOURCE` configured it).
+    pub fn source(&self, name: &str) -> Option<Arc<dyn Source>> {
+        self.sources.get(name).cloned()
+    }
+
     pub fn runtime(&self) -> Option<&Runtime> {
         self.runtime.as_ref()
     }
