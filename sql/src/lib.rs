@@ -13,6 +13,8 @@ mod lower;
 mod parser;
 mod planner;
 mod subquery;
+pub mod temporal;
+mod windows;
 
 pub use dml::{TableSnapshot, TableSnapshots, execute_dml};
 pub use error::{Location, SqlError};

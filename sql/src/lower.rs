@@ -74,8 +74,30 @@ impl Lowerer {
 
     fn expr(&self, e: &DfExpr, schema: &DFSchema) -> Result<Expr> {
         check_no_subquery(e)?;
+        if crate::temporal::uses_watermark(e) {
+            return Err(LowerError::new("WATERMARK(src) can only be used in a WHERE condition", Some("watermark"))
+                .hint("write e.g. WHERE ts > WATERMARK(src) - INTERVAL '10' MINUTE"));
+        }
         let physical = create_physical_expr(e, schema, &self.props, &PhysicalPlanningContext::default())?;
         Ok(Expr::new(physical, e.human_display().to_string()))
+    }
+
+    /// `input` filtered by `predicate`; retention conditions on `WATERMARK(src)` become
+    /// temporal filters (`temporal.rs`).
+    fn filter(&self, input: Plan, predicate: &DfExpr, schema: &DFSchema) -> Result<Plan> {
+        let (untils, rest) = crate::temporal::split_temporal(predicate)
+            .map_err(|m| LowerError::new(m, Some("watermark")).hint("write e.g. WHERE ts > WATERMARK(src) - INTERVAL '10' MINUTE"))?;
+        let out_schema = input.schema.clone();
+        let mut out = input;
+        if let Some(rest) = rest {
+            let predicate = self.expr(&rest, schema)?;
+            out = Plan::new(Node::Filter { input: Box::new(out), predicate }, out_schema.clone());
+        }
+        for until in untils {
+            let until = self.expr(&until, schema)?;
+            out = Plan::new(Node::Temporal { input: Box::new(out), until }, out_schema.clone());
+        }
+        Ok(out)
     }
 
     fn column(&self, index: usize, schema: &DFSchema) -> Result<Expr> {
@@ -98,8 +120,7 @@ impl Lowerer {
                     out = Plan::new(Node::Map { input: Box::new(out), exprs }, projected);
                 }
                 for filter in &scan.filters {
-                    let predicate = self.expr(filter, &scan.projected_schema)?;
-                    out = Plan::new(Node::Filter { input: Box::new(out), predicate }, schema.clone());
+                    out = self.filter(out, filter, &scan.projected_schema)?;
                 }
                 if let Some(fetch) = scan.fetch {
                     out = self.top_k_all_columns(out, 0, Some(fetch));
@@ -117,8 +138,7 @@ impl Lowerer {
                     (LogicalPlan::Window(w), Some(limit)) => self.lower_window(w, Some(limit))?,
                     _ => self.lower(&f.input)?,
                 };
-                let predicate = self.expr(&f.predicate, f.input.schema())?;
-                Node::Filter { input: Box::new(input), predicate }
+                return self.filter(input, &f.predicate, f.input.schema());
             }
             LogicalPlan::SubqueryAlias(a) => return self.lower(&a.input),
             LogicalPlan::Aggregate(a) => {

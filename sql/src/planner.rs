@@ -18,7 +18,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::{CreateTableOptions, SetExpr, Statement as SqlStatement};
 use illunare_plan::{Expr, Plan};
-use illunare_types::{error_schema, errors_name};
+use illunare_types::{error_schema, errors_name, late_name};
 
 use crate::error::{Location, SqlError, locate_word};
 use crate::lower::{LowerError, Lowerer, arrow_schema};
@@ -32,6 +32,8 @@ pub enum RelationKind {
     MaterializedView,
     /// `<owner>_errors`.
     Errors,
+    /// `<source>_late`: rows of an event-time source that arrived behind its frontier.
+    Late,
     Sink,
 }
 
@@ -130,7 +132,9 @@ pub fn session_context() -> SessionContext {
     options.sql_parser.map_string_types_to_utf8view = false;
     options.sql_parser.collect_spans = true;
     options.execution.target_partitions = 1;
-    SessionContext::new_with_config(config)
+    let ctx = SessionContext::new_with_config(config);
+    crate::temporal::register(&ctx);
+    ctx
 }
 
 pub struct Planner {
@@ -245,10 +249,25 @@ impl Planner {
                                 format!("WATERMARK column '{col_name}' is not a column of {name}"),
                             )
                         })?;
+                        let at = locate_word(&stmt.text, stmt.location, "watermark").unwrap_or(stmt.location);
+                        if !matches!(schema.field(index).data_type(), arrow::datatypes::DataType::Timestamp(..)) {
+                            return Err(SqlError::new(
+                                at,
+                                format!("WATERMARK column '{col_name}' is {}, not a TIMESTAMP", schema.field(index).data_type()),
+                            ));
+                        }
                         let df = datafusion::common::DFSchema::try_from(schema.as_ref().clone())
                             .map_err(|e| SqlError::new(stmt.location, e.strip_backtrace()))?;
-                        let logical = self.ctx.parse_sql_expr(&expr.to_string(), &df).map_err(|e| df_error(e, &stmt.text, stmt.location))?;
-                        let physical = self.ctx.state().create_physical_expr(logical, &df).map_err(|e| df_error(e, &stmt.text, stmt.location))?;
+                        let logical = self.ctx.parse_sql_expr(&expr.to_string(), &df).map_err(|e| df_error(e, &stmt.text, at))?;
+                        let physical = self.ctx.state().create_physical_expr(logical, &df).map_err(|e| df_error(e, &stmt.text, at))?;
+                        match physical.data_type(&schema) {
+                            Ok(arrow::datatypes::DataType::Timestamp(..)) => {}
+                            Ok(other) => {
+                                return Err(SqlError::new(at, format!("WATERMARK expression '{expr}' is {other}, not a TIMESTAMP"))
+                                    .with_hint("write e.g. WATERMARK FOR ts AS ts - INTERVAL '5' SECOND"));
+                            }
+                            Err(e) => return Err(SqlError::new(at, e.strip_backtrace())),
+                        }
                         Some(WatermarkDef { column: index, expr: Expr::new(physical, expr.to_string()) })
                     }
                 };
@@ -258,6 +277,9 @@ impl Planner {
                 }
                 self.register(name, RelationKind::Source, schema.clone(), stmt.location)?;
                 self.register(&errors_name(name), RelationKind::Errors, error_schema(), stmt.location)?;
+                if watermark.is_some() {
+                    self.register(&late_name(name), RelationKind::Late, schema.clone(), stmt.location)?;
+                }
                 Ok(Statement::CreateSource(SourceDef {
                     name: name.clone(),
                     schema,
@@ -357,11 +379,15 @@ impl Planner {
                     return Err(SqlError::new(stmt.location, "a column list on CREATE VIEW is not supported")
                         .with_hint("alias the columns in the SELECT instead"));
                 }
-                let plan = self.plan_query(&v.query, stmt)?;
+                // TUMBLE/HOP become plain SQL; the oracle re-executes the rewritten text.
+                let mut query = v.query.as_ref().clone();
+                crate::windows::rewrite_query(&mut query, stmt, &|r| self.catalog.get(r).map(|e| e.schema.clone()))?;
+                crate::temporal::rewrite_watermark_calls(&mut query);
+                let plan = self.plan_query(&query, stmt)?;
                 check_unique_names(&name, &plan.schema, stmt)?;
                 self.register(&name, if v.materialized { RelationKind::MaterializedView } else { RelationKind::View }, plan.schema.clone(), stmt.location)?;
                 self.register(&errors_name(&name), RelationKind::Errors, error_schema(), stmt.location)?;
-                Ok(Statement::CreateView(ViewDef { name, plan, materialized: v.materialized, query: v.query.to_string() }))
+                Ok(Statement::CreateView(ViewDef { name, plan, materialized: v.materialized, query: query.to_string() }))
             }
             SqlStatement::Insert(_) | SqlStatement::Update(_) | SqlStatement::Delete(_) => {
                 let kind = match sql {
@@ -369,6 +395,9 @@ impl Planner {
                     SqlStatement::Update(_) => DmlKind::Update,
                     _ => DmlKind::Delete,
                 };
+                let mut rewritten = sql.clone();
+                crate::windows::rewrite_statement(&mut rewritten, stmt, &|r| self.catalog.get(r).map(|e| e.schema.clone()))?;
+                let sql = &rewritten;
                 let LogicalPlan::Dml(dml) = self.df_plan(sql.clone(), stmt)? else {
                     return Err(SqlError::new(stmt.location, "unexpected plan for DML"));
                 };

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use illunare_connector::{ConnectorError, Options, Registry, SinkSpec, Source, SourceSpec};
-use illunare_dataflow::{ClusterConfig, DataflowSpec, Runtime, SinkRuntimeSpec, SnapshotState, TableSpec};
+use illunare_dataflow::{ClusterConfig, DataflowSpec, EventTime, Runtime, SinkRuntimeSpec, SnapshotState, TableSpec};
 use illunare_sql::{Location, Planner, SqlError, Statement, plan_pipeline};
 use illunare_types::{Row, Time};
 
@@ -69,6 +69,8 @@ pub struct Pipeline {
     pub statements: Vec<Statement>,
     pub planner: Planner,
     pub(crate) sources: BTreeMap<String, Arc<dyn Source>>,
+    /// Sources with a WATERMARK: their rows carry event time.
+    pub(crate) event_times: BTreeMap<String, EventTime>,
     registry: Registry,
     pub tables: Tables,
     runtime: Option<Runtime>,
@@ -84,26 +86,46 @@ impl Pipeline {
     /// A pipeline from already planned statements (their connectors are validated here).
     pub fn new(planner: Planner, statements: Vec<Statement>, registry: &Registry) -> Result<Pipeline, CoordError> {
         let mut sources = BTreeMap::new();
+        let mut event_times = BTreeMap::new();
         let mut tables = Tables::default();
         for stmt in &statements {
             match stmt {
                 Statement::CreateSource(def) => {
                     let connector = def.connector().unwrap_or_default();
                     let factory = registry.source(connector).map_err(|e| connector_error("source", &def.name, def.location, e))?;
-                    let spec = SourceSpec { name: def.name.clone(), schema: def.schema.clone(), options: Options::new(def.options.clone()) };
+                    // Engine options are not the connector's.
+                    let mut options = def.options.clone();
+                    let idle_timeout = match options.iter().position(|(k, _)| k == "idle_timeout") {
+                        Some(i) => Some(illunare_connector::parse_duration(&options.remove(i).1).map_err(|e| {
+                            SqlError::new(def.location, format!("source '{}': option idle_timeout: {e}", def.name))
+                        })?),
+                        None => None,
+                    };
+                    match &def.watermark {
+                        Some(w) => {
+                            event_times.insert(def.name.clone(), EventTime { column: w.column, watermark: w.expr.clone(), idle_timeout });
+                        }
+                        None if idle_timeout.is_some() => {
+                            return Err(SqlError::new(def.location, format!("source '{}': idle_timeout needs a WATERMARK", def.name))
+                                .with_hint("declare WATERMARK FOR <ts column> AS <ts column> - INTERVAL '…' among the columns")
+                                .into());
+                        }
+                        None => {}
+                    }
+                    let spec = SourceSpec { name: def.name.clone(), schema: def.schema.clone(), options: Options::new(options) };
                     let source = factory.create(&spec).map_err(|e| connector_error("source", &def.name, def.location, e))?;
                     sources.insert(def.name.clone(), source);
                 }
                 Statement::CreateSink(def) => {
                     let connector = def.connector().unwrap_or_default();
-                    let factory = registry.sink(connector).map_err(|e| connector_error("sink", &def.name, def.location, e))?;
-                    factory.create(&sink_spec(def)).map_err(|e| connector_error("sink", &def.name, def.location, e))?;
+                    let (spec, on_window_close) = sink_spec(def)?;
+                    build_sink(registry, connector, &spec, on_window_close).map_err(|e| connector_error("sink", &def.name, def.location, e))?;
                 }
                 Statement::CreateTable(def) => tables.define(def.clone()),
                 _ => {}
             }
         }
-        Ok(Pipeline { statements, planner, sources, registry: registry.clone(), tables, runtime: None })
+        Ok(Pipeline { statements, planner, sources, event_times, registry: registry.clone(), tables, runtime: None })
     }
 
     /// Whether every source ends by itself.
@@ -142,21 +164,25 @@ impl Pipeline {
                 }
                 Statement::CreateSink(def) => {
                     let registry = self.registry.clone();
-                    let sink_spec = sink_spec(def);
+                    let (sink_spec, on_window_close) = sink_spec(def)?;
                     let connector = def.connector().unwrap_or_default().to_string();
                     spec.sinks.push(SinkRuntimeSpec {
                         name: def.name.clone(),
                         from: def.from.clone(),
-                        factory: Arc::new(move || registry.sink(&connector)?.create(&sink_spec)),
+                        factory: Arc::new(move || build_sink(&registry, &connector, &sink_spec, on_window_close)),
                         commit_interval: options.commit_interval,
                     });
                 }
                 Statement::Dml(_) => {}
             }
         }
+        spec.event_times = self.event_times.clone().into_iter().collect();
         if options.capture_all {
             for name in self.sources.keys() {
                 spec.captures.push(illunare_types::errors_name(name));
+            }
+            for name in self.event_times.keys() {
+                spec.captures.push(illunare_types::late_name(name));
             }
             for name in self.tables.names() {
                 spec.captures.push(name);
@@ -173,7 +199,10 @@ impl Pipeline {
             })
             .collect();
         for d in dml {
-            self.execute_dml(&d)?;
+            let changes = self.tables.apply(&d)?;
+            if let Some(runtime) = self.runtime.as_mut() {
+                runtime.update_table_at_start(&d.table, changes);
+            }
         }
         Ok(())
     }
@@ -262,6 +291,29 @@ impl Pipeline {
     }
 }
 
-fn sink_spec(def: &illunare_sql::SinkDef) -> SinkSpec {
-    SinkSpec { name: def.name.clone(), from: def.from.clone(), schema: def.schema.clone(), options: Options::new(def.options.clone()) }
+/// A sink's connector spec (engine options removed) and whether it emits each window once.
+fn sink_spec(def: &illunare_sql::SinkDef) -> Result<(SinkSpec, bool), SqlError> {
+    let mut options = def.options.clone();
+    let on_window_close = match options.iter().position(|(k, _)| k == "emit") {
+        None => false,
+        Some(i) => match options.remove(i).1.as_str() {
+            "on_window_close" => true,
+            "on_update" | "changes" => false,
+            other => {
+                return Err(SqlError::new(def.location, format!("sink '{}': option emit: '{other}' is not one of on_update, on_window_close", def.name)));
+            }
+        },
+    };
+    let spec = SinkSpec { name: def.name.clone(), from: def.from.clone(), schema: def.schema.clone(), options: Options::new(options) };
+    Ok((spec, on_window_close))
+}
+
+/// Builds sink `spec` from `registry`, wrapped to emit each window once if asked.
+fn build_sink(registry: &Registry, connector: &str, spec: &SinkSpec, on_window_close: bool) -> Result<Box<dyn illunare_connector::Sink>, ConnectorError> {
+    let sink = registry.sink(connector)?.create(spec)?;
+    if !on_window_close {
+        return Ok(sink);
+    }
+    let wrapped = illunare_dataflow::window_close::WindowCloseSink::new(sink, &spec.name, &spec.schema).map_err(ConnectorError::Other)?;
+    Ok(Box::new(wrapped))
 }

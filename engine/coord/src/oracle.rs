@@ -93,6 +93,10 @@ impl Oracle {
                     let error_rows: Vec<Row> = errors.iter().map(ErrorRecord::to_row).collect();
                     let batch = rows_to_batch(&error_schema(), &error_rows).map_err(df)?;
                     register(&ctx, &errors_name(&def.name), error_schema(), vec![batch])?;
+                    // The batch answer has no notion of lateness: every row counts.
+                    if def.watermark.is_some() {
+                        register(&ctx, &illunare_types::late_name(&def.name), def.schema.clone(), vec![])?;
+                    }
                 }
                 Statement::CreateTable(def) => {
                     let batch = rows_to_batch(&def.schema, &pipeline.tables.rows(&def.name)).map_err(df)?;

@@ -75,7 +75,12 @@ fn detach(plan: &mut Plan, candidates: &[String], relation: &str, out: &mut Hash
     }
     match &mut plan.node {
         Node::Get { .. } | Node::Constant { .. } => {}
-        Node::Map { input, .. } | Node::Filter { input, .. } | Node::Reduce { input, .. } | Node::Distinct { input } | Node::TopK { input, .. } => {
+        Node::Map { input, .. }
+        | Node::Filter { input, .. }
+        | Node::Reduce { input, .. }
+        | Node::Distinct { input }
+        | Node::TopK { input, .. }
+        | Node::Temporal { input, .. } => {
             detach(input, candidates, relation, out)
         }
         Node::Join { left, right, .. } => {

@@ -23,7 +23,10 @@ pub mod render;
 pub mod runtime;
 pub mod sink;
 pub mod source;
+pub mod source_clock;
+pub mod temporal;
 pub mod topk;
+pub mod window_close;
 
 use differential_dataflow::{AsCollection, VecCollection};
 use illunare_types::{Datum, Diff, Row, Time};
@@ -31,6 +34,7 @@ use timely::dataflow::operators::ToStream;
 
 pub use runtime::{ClusterConfig, DataflowSpec, Runtime, SinkRuntimeSpec, SnapshotHandle, SnapshotState, TableSpec};
 pub use source::SourceMetrics;
+pub use source_clock::EventTime;
 
 /// A collection of rows in the dataflow.
 pub type Coll<'s> = VecCollection<'s, Time, Row, Diff>;

@@ -263,3 +263,63 @@ impl PartialAggregator {
         Ok(transpose(datums, total))
     }
 }
+
+/// A source's phase-1 state: one partial aggregator per time its rows were stamped with.
+/// Partials of time `t` leave once the source's frontier passes `t` (no row can join them).
+pub struct PartialStash {
+    spec: Arc<PreAggregate>,
+    /// The view the GROUP BY belongs to (evaluation errors are its errors).
+    relation: String,
+    by_time: std::collections::BTreeMap<illunare_types::Time, PartialAggregator>,
+}
+
+/// Groups held at most, over all times, before everything is emitted early.
+const MAX_STASHED_GROUPS: usize = 1 << 20;
+
+impl PartialStash {
+    pub fn new(spec: Arc<PreAggregate>, relation: String) -> Result<Self, String> {
+        PartialAggregator::new(spec.clone())?;
+        Ok(PartialStash { spec, relation, by_time: Default::default() })
+    }
+
+    pub fn input_schema(&self) -> &SchemaRef {
+        &self.spec.input_schema
+    }
+
+    /// Folds `batch` (rows of the chain's output) in at time `at`; failing rows become error
+    /// rows of the view.
+    pub fn add(&mut self, batch: &RecordBatch, at: illunare_types::Time, errors: &mut Vec<Row>) {
+        let aggregator = match self.by_time.entry(at) {
+            std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::btree_map::Entry::Vacant(e) => match PartialAggregator::new(self.spec.clone()) {
+                Ok(a) => e.insert(a),
+                Err(message) => {
+                    errors.push(crate::error_row(&self.relation, Failure { message, raw: String::new() }));
+                    return;
+                }
+            },
+        };
+        errors.extend(aggregator.update(batch).into_iter().map(|f| crate::error_row(&self.relation, f)));
+    }
+
+    pub fn is_full(&self) -> bool {
+        self.by_time.values().map(PartialAggregator::len).sum::<usize>() >= MAX_STASHED_GROUPS
+    }
+
+    /// The partial rows of every time before `frontier` (all times when `None`), by time.
+    pub fn take_before(&mut self, frontier: Option<illunare_types::Time>, errors: &mut Vec<Row>) -> Vec<(illunare_types::Time, Vec<Row>)> {
+        let keep = match frontier {
+            Some(f) => self.by_time.split_off(&f),
+            None => Default::default(),
+        };
+        let done = std::mem::replace(&mut self.by_time, keep);
+        let mut out = Vec::new();
+        for (t, mut aggregator) in done {
+            match aggregator.emit() {
+                Ok(rows) => out.push((t, rows)),
+                Err(message) => errors.push(crate::error_row(&self.relation, Failure { message, raw: "partial aggregation".into() })),
+            }
+        }
+        out
+    }
+}

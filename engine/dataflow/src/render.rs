@@ -89,6 +89,11 @@ pub fn render_plan<'s>(scope: timely::dataflow::Scope<'s, Time>, plan: &Plan, ct
             }
             Rendered { ok, err }
         }
+        Node::Temporal { input, until } => {
+            let i = render_plan(scope, input, ctx, relation)?;
+            let t = crate::temporal::render_temporal(i.ok, until.clone(), input.schema.clone(), relation);
+            Rendered { ok: t.ok, err: i.err.concat(t.err) }
+        }
         Node::TopK { input, partition, order, offset, limit, numbering } => {
             let i = render_plan(scope, input, ctx, relation)?;
             let spec = TopKSpec { partition: partition.clone(), order: order.clone(), offset: *offset, limit: *limit, numbering: *numbering };

@@ -52,8 +52,10 @@ pub struct DataflowSpec {
     pub sinks: Vec<SinkRuntimeSpec>,
     /// Relations whose contents are kept in memory on worker 0.
     pub captures: Vec<String>,
-    /// Granularity of source timestamps in ms (see `source.rs`).
+    /// Granularity of source timestamps in ms (see `source_clock.rs`).
     pub tick_ms: Time,
+    /// Sources whose rows carry event time (a WATERMARK was declared), by name.
+    pub event_times: HashMap<String, crate::EventTime>,
 }
 
 /// Where the workers run.
@@ -136,7 +138,8 @@ impl Runtime {
             receivers.push(Some(rx));
         }
         let receivers = Arc::new(Mutex::new(receivers));
-        let shared = Arc::new(Shared { spec, snapshots: snapshots.clone(), metrics: source_metrics.clone(), stop: stop.clone(), io: handle });
+        let watermarks = spec.event_times.keys().map(|n| (n.clone(), Arc::default())).collect();
+        let shared = Arc::new(Shared { spec, snapshots: snapshots.clone(), metrics: source_metrics.clone(), watermarks, stop: stop.clone(), io: handle });
         let first_index = cluster.process_index * workers;
         let guards = timely::execute(config, move |worker| {
             let local = worker.index() - first_index;
@@ -155,6 +158,18 @@ impl Runtime {
     /// Applies `updates` to `table` at a fresh timestamp, which is returned.
     pub fn update_table(&mut self, table: &str, updates: Vec<(Row, Diff)>) -> Time {
         let time = self.next_time();
+        self.send_update(table, updates, time)
+    }
+
+    /// Applies `updates` to `table` just after the previous change, before any source data (the
+    /// pipeline file's own DML: its tables hold from the beginning of event time on).
+    pub fn update_table_at_start(&mut self, table: &str, updates: Vec<(Row, Diff)>) -> Time {
+        self.last_time += 1;
+        let time = self.last_time;
+        self.send_update(table, updates, time)
+    }
+
+    fn send_update(&mut self, table: &str, updates: Vec<(Row, Diff)>, time: Time) -> Time {
         for (i, s) in self.senders.iter().enumerate() {
             let updates = if i == 0 && self.feeds_tables { updates.clone() } else { Vec::new() };
             let _ = s.send(Command::Update { table: table.to_string(), time, updates });
@@ -236,6 +251,8 @@ struct Shared {
     spec: DataflowSpec,
     snapshots: HashMap<String, SnapshotHandle>,
     metrics: HashMap<String, Arc<SourceMetrics>>,
+    /// Per event-time source, the furthest watermark over this process's workers.
+    watermarks: HashMap<String, Arc<std::sync::atomic::AtomicU64>>,
     stop: Arc<AtomicBool>,
     io: tokio::runtime::Handle,
 }
@@ -255,11 +272,22 @@ fn run_worker(worker: &mut timely::worker::Worker, shared: &Shared, commands: Re
         crate::render::SOURCES.with(|s| *s.borrow_mut() = source_names.iter().cloned().collect());
         for (name, source) in &spec.sources {
             let metrics = shared.metrics.get(name).cloned().unwrap_or_default();
-            let context = SourceContext { tick_ms: spec.tick_ms, runtime: shared.io.clone(), stop: shared.stop.clone(), metrics };
+            let context = SourceContext {
+                event_time: spec.event_times.get(name).cloned(),
+                shared_watermark: shared.watermarks.get(name).cloned().unwrap_or_default(),
+                tick_ms: spec.tick_ms,
+                runtime: shared.io.clone(),
+                stop: shared.stop.clone(),
+                metrics,
+            };
             let chain = fused.remove(name);
             let preagg = chain.as_ref().map(|c| c.preagg.clone());
-            let (rendered, eval_errors) = render_source(scope, name, source.clone(), context, chain);
+            let outputs = render_source(scope, name, source.clone(), context, chain);
+            let (rendered, eval_errors) = (outputs.rendered, outputs.eval_errors);
             ctx.insert(errors_name(name), Rendered { ok: rendered.err.clone(), err: scope.empty_collection() });
+            if spec.event_times.contains_key(name) {
+                ctx.insert(illunare_types::late_name(name), Rendered { ok: outputs.late, err: scope.empty_collection() });
+            }
             match preagg {
                 // The source emits partial aggregates; merging them gives the GROUP BY's rows.
                 Some(Some(split)) => {

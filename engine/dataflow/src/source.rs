@@ -24,8 +24,9 @@ use tokio::sync::mpsc;
 use arrow::record_batch::RecordBatch;
 
 use crate::mfp::{Step, apply_steps, apply_steps_to_batch};
-use crate::preagg::{PartialAggregator, PreAggregate};
-use crate::{Coll, Rendered, error_row, now_ms};
+use crate::preagg::{PartialStash, PreAggregate};
+use crate::source_clock::{Clock, EventTime};
+use crate::{Coll, Rendered, error_row};
 
 /// Counters of one source, shared with whoever reports progress.
 #[derive(Default, Debug)]
@@ -34,6 +35,8 @@ pub struct SourceMetrics {
     pub errors: AtomicU64,
     pub retries: AtomicU64,
     pub splits_done: AtomicU64,
+    /// Rows that arrived behind the frontier (event time), sent to `<source>_late`.
+    pub late: AtomicU64,
 }
 
 enum Message {
@@ -116,6 +119,10 @@ async fn read_split(
 }
 
 pub struct SourceContext {
+    /// Event time (WATERMARK declared), or processing time when `None`.
+    pub event_time: Option<EventTime>,
+    /// The furthest watermark of this source over this process's workers (event time).
+    pub shared_watermark: Arc<AtomicU64>,
     /// Times are rounded up to a multiple of this many ms, so downstream operators see few
     /// distinct times (fewer, larger updates per key) at the cost of that much latency.
     pub tick_ms: Time,
@@ -177,44 +184,15 @@ fn run_chain(batch: &RecordBatch, fused: Option<&Fused>) -> Result<(ChainOutput,
     Ok((ChainOutput::Rows(ok), errors))
 }
 
-/// A source's partial aggregator and the time its groups were stamped with.
-struct Stashed {
-    aggregator: PartialAggregator,
-    spec: Arc<PreAggregate>,
-    relation: String,
-    at: Time,
-}
-
-/// Groups a partial aggregator holds at most before it is emitted early.
-const MAX_STASHED_GROUPS: usize = 1 << 20;
-
-impl Stashed {
-    fn add(&mut self, output: ChainOutput, at: Time, errors: &mut Vec<Row>) {
-        self.at = at;
-        match output.into_batch(&self.spec.input_schema) {
-            Ok(batch) => errors.extend(self.aggregator.update(&batch).into_iter().map(|f| error_row(&self.relation, f))),
-            Err(message) => errors.push(error_row(&self.relation, crate::Failure { message, raw: String::new() })),
-        }
-    }
-
-    /// The partial rows held (stamped `self.at`), and a failure as an error row.
-    fn take(&mut self) -> (Vec<Row>, Option<Row>) {
-        match self.aggregator.emit() {
-            Ok(rows) => (rows, None),
-            Err(message) => (Vec::new(), Some(error_row(&self.relation, crate::Failure { message, raw: "partial aggregation".into() }))),
-        }
-    }
-}
-
 /// Renders source `name`: its rows (through `fused`, if given), its decode errors (rows of
-/// the error schema), and the fused chain's evaluation errors.
+/// the error schema), the fused chain's evaluation errors, and (event time) its late rows.
 pub fn render_source<'s>(
     scope: timely::dataflow::Scope<'s, Time>,
     name: &str,
     source: Arc<dyn Source>,
     ctx: SourceContext,
     fused: Option<Fused>,
-) -> (Rendered<'s>, Coll<'s>) {
+) -> SourceOutputs<'s> {
     let index = scope.index();
     let peers = scope.peers();
     let mut builder = OperatorBuilder::new(format!("Source({name})"), scope);
@@ -222,19 +200,22 @@ pub fn render_source<'s>(
     let (ok_out, ok_stream) = builder.new_output::<Vec<(Row, Time, Diff)>>();
     let (err_out, err_stream) = builder.new_output::<Vec<(Row, Time, Diff)>>();
     let (eval_out, eval_stream) = builder.new_output::<Vec<(Row, Time, Diff)>>();
-    let mut eval_out = OutputBuilder::<_, timely::container::CapacityContainerBuilder<Vec<_>>>::from(eval_out);
+    let (late_out, late_stream) = builder.new_output::<Vec<(Row, Time, Diff)>>();
     let mut ok_out = OutputBuilder::<_, timely::container::CapacityContainerBuilder<Vec<_>>>::from(ok_out);
     let mut err_out = OutputBuilder::<_, timely::container::CapacityContainerBuilder<Vec<_>>>::from(err_out);
+    let mut eval_out = OutputBuilder::<_, timely::container::CapacityContainerBuilder<Vec<_>>>::from(eval_out);
+    let mut late_out = OutputBuilder::<_, timely::container::CapacityContainerBuilder<Vec<_>>>::from(late_out);
     let activator = scope.activator_for(info.address.clone());
     let name = name.to_string();
 
-    let mut receivers: Vec<mpsc::Receiver<Message>> = Vec::new();
-    let mut failed_listing = None;
+    // This worker's splits: a channel each, fed by a tokio task.
+    let mut receivers: Vec<(usize, mpsc::Receiver<Message>)> = Vec::new();
+    let mut failed = Vec::new();
     let splits = match source.splits() {
         Ok(s) => s,
         Err(e) => {
             tracing::error!(source = %name, "cannot list splits: {e}");
-            failed_listing = Some(ErrorRecord::new(format!("cannot list splits: {e}"), None, None));
+            failed.push(ErrorRecord::new(format!("cannot list splits: {e}"), None, None));
             Vec::new()
         }
     };
@@ -243,134 +224,161 @@ pub fn render_source<'s>(
             continue;
         }
         let (tx, rx) = mpsc::channel(2);
-        receivers.push(rx);
+        receivers.push((receivers.len(), rx));
         let wake = scope.worker().sync_activator_for(info.address.to_vec());
         ctx.runtime.spawn(read_split(source.clone(), split, tx, wake, ctx.stop.clone(), ctx.metrics.clone(), name.clone()));
     }
+    let mut live = vec![true; receivers.len()];
+    let mut clock = Clock::new(ctx.event_time, ctx.tick_ms, receivers.len(), ctx.shared_watermark.clone());
     let stop = ctx.stop.clone();
     let metrics = ctx.metrics.clone();
-    let tick = ctx.tick_ms.max(1);
     let mut stash = None;
-    let mut failed_start = None;
     if let Some(f) = &fused
         && let Some(spec) = &f.preagg
     {
-        match PartialAggregator::new(spec.clone()) {
-            Ok(aggregator) => stash = Some(Stashed { aggregator, spec: spec.clone(), relation: f.relation.clone(), at: 0 }),
-            Err(e) => failed_start = Some(ErrorRecord::new(format!("cannot start partial aggregation: {e}"), None, None)),
+        match PartialStash::new(spec.clone(), f.relation.clone()) {
+            Ok(s) => stash = Some(s),
+            Err(e) => failed.push(ErrorRecord::new(format!("cannot start partial aggregation: {e}"), None, None)),
         }
     }
 
     builder.build(move |mut caps| {
+        let mut late_cap = caps.pop();
         let mut eval_cap = caps.pop();
         let mut err_cap = caps.pop();
         let mut ok_cap = caps.pop();
         move |_frontiers| {
-            let (Some(ok_c), Some(err_c), Some(eval_c)) = (ok_cap.as_mut(), err_cap.as_mut(), eval_cap.as_mut()) else { return };
-            let now = now_ms().div_ceil(tick).saturating_mul(tick).max(*ok_c.time());
+            let (Some(ok_c), Some(err_c), Some(eval_c), Some(late_c)) = (ok_cap.as_mut(), err_cap.as_mut(), eval_cap.as_mut(), late_cap.as_mut())
+            else {
+                return;
+            };
+            let cap = *ok_c.time();
+            // Processing time of this activation; event-time rows carry their own times.
+            let now = clock.now(cap);
             let mut ok_handle = ok_out.activate();
             let mut err_handle = err_out.activate();
             let mut eval_handle = eval_out.activate();
-            let mut eval_rows = Vec::new();
-            // Partial aggregates of an earlier tick leave at their own time.
-            if let Some(stashed) = stash.as_mut()
-                && stashed.at < now
-                && !stashed.aggregator.is_empty()
-            {
-                let (rows, failure) = stashed.take();
-                let at = ok_c.delayed(&stashed.at);
-                ok_handle.session(&at).give_iterator(rows.into_iter().map(|r| (r, stashed.at, 1)));
-                eval_rows.extend(failure);
-            }
-            let ok_at = ok_c.delayed(&now);
-            let err_at = err_c.delayed(&now);
-            let eval_at = eval_c.delayed(&now);
-            let mut ok_session = ok_handle.session(&ok_at);
-            let mut err_session = err_handle.session(&err_at);
-            let mut eval_session = eval_handle.session(&eval_at);
-            if let Some(record) = failed_start.take() {
-                err_session.give((record.to_row(), now, 1));
-            }
-            if let Some(record) = failed_listing.take() {
-                metrics.errors.fetch_add(1, Ordering::Relaxed);
-                err_session.give((record.to_row(), now, 1));
-            }
+            let mut late_handle = late_out.activate();
+            let mut ok_rows: Vec<(Row, Time, Diff)> = Vec::new();
+            let mut eval_rows: Vec<Row> = Vec::new();
+            let mut err_rows: Vec<Row> = failed.drain(..).map(|r| r.to_row()).collect();
+            let mut late_rows: Vec<Row> = Vec::new();
             let mut handled = 0;
             let mut more = false;
-            receivers.retain_mut(|rx| loop {
-                if handled >= MAX_CHUNKS_PER_ACTIVATION {
-                    more = true;
-                    return true;
+            for (slot, rx) in receivers.iter_mut() {
+                if !live[*slot] {
+                    continue;
                 }
-                match rx.try_recv() {
-                    Ok(Message::Chunk(chunk)) => {
-                        handled += 1;
-                        metrics.rows.fetch_add(chunk.batch.num_rows() as u64, Ordering::Relaxed);
-                        let converted = run_chain(&chunk.batch, fused.as_ref()).and_then(|(output, failures)| {
-                            eval_rows.extend(failures);
-                            match stash.as_mut() {
-                                Some(stashed) => {
-                                    stashed.add(output, now, &mut eval_rows);
-                                    if stashed.aggregator.len() >= MAX_STASHED_GROUPS {
-                                        let (rows, failure) = stashed.take();
-                                        ok_session.give_iterator(rows.into_iter().map(|r| (r, now, 1)));
-                                        eval_rows.extend(failure);
+                loop {
+                    if handled >= MAX_CHUNKS_PER_ACTIVATION {
+                        more = true;
+                        break;
+                    }
+                    match rx.try_recv() {
+                        Ok(Message::Chunk(chunk)) => {
+                            handled += 1;
+                            metrics.rows.fetch_add(chunk.batch.num_rows() as u64, Ordering::Relaxed);
+                            metrics.errors.fetch_add(chunk.errors.len() as u64, Ordering::Relaxed);
+                            err_rows.extend(chunk.errors.iter().map(ErrorRecord::to_row));
+                            let bound = clock.frontier(cap, &live).max(cap);
+                            let stamped = match clock.stamp(*slot, chunk.batch, bound, now) {
+                                Ok(s) => s,
+                                Err(e) => {
+                                    let record = ErrorRecord::new(format!("cannot read event time: {e}"), None, Some(chunk.position.0.clone()));
+                                    err_rows.push(record.to_row());
+                                    continue;
+                                }
+                            };
+                            if let Some(late) = stamped.late {
+                                metrics.late.fetch_add(late.num_rows() as u64, Ordering::Relaxed);
+                                match batch_to_rows(&late) {
+                                    Ok(rows) => late_rows.extend(rows),
+                                    Err(e) => err_rows.push(ErrorRecord::new(e.to_string(), None, Some(chunk.position.0.clone())).to_row()),
+                                }
+                            }
+                            for (at, batch) in stamped.parts {
+                                let converted = run_chain(&batch, fused.as_ref()).and_then(|(output, failures)| {
+                                    eval_rows.extend(failures);
+                                    match stash.as_mut() {
+                                        Some(stash) => {
+                                            let batch = output.into_batch(stash.input_schema())?;
+                                            stash.add(&batch, at, &mut eval_rows);
+                                        }
+                                        None => ok_rows.extend(output.into_rows()?.into_iter().map(|r| (r, at, 1))),
                                     }
                                     Ok(())
-                                }
-                                None => {
-                                    ok_session.give_iterator(output.into_rows()?.into_iter().map(|r| (r, now, 1)));
-                                    Ok(())
+                                });
+                                if let Err(e) = converted {
+                                    let record = ErrorRecord::new(format!("batch does not match the declared columns: {e}"), None, Some(chunk.position.0.clone()));
+                                    err_rows.push(record.to_row());
                                 }
                             }
-                        });
-                        match converted {
-                            Ok(()) => {}
-                            Err(e) => {
-                                let record = ErrorRecord::new(format!("batch does not match the declared columns: {e}"), None, Some(chunk.position.0.clone()));
-                                err_session.give((record.to_row(), now, 1));
-                            }
                         }
-                        metrics.errors.fetch_add(chunk.errors.len() as u64, Ordering::Relaxed);
-                        for record in chunk.errors {
-                            err_session.give((record.to_row(), now, 1));
+                        Ok(Message::Failed(record)) => {
+                            metrics.errors.fetch_add(1, Ordering::Relaxed);
+                            err_rows.push(record.to_row());
+                        }
+                        Err(mpsc::error::TryRecvError::Empty) => break,
+                        Err(mpsc::error::TryRecvError::Disconnected) => {
+                            live[*slot] = false;
+                            break;
                         }
                     }
-                    Ok(Message::Failed(record)) => {
-                        metrics.errors.fetch_add(1, Ordering::Relaxed);
-                        err_session.give((record.to_row(), now, 1));
-                    }
-                    Err(mpsc::error::TryRecvError::Empty) => return true,
-                    Err(mpsc::error::TryRecvError::Disconnected) => return false,
                 }
-            });
-            let finished = receivers.is_empty() || stop.load(Ordering::Relaxed);
-            if finished && let Some(stashed) = stash.as_mut() {
-                // Everything stashed was stamped `now` (earlier ticks left above).
-                let (rows, failure) = stashed.take();
-                ok_session.give_iterator(rows.into_iter().map(|r| (r, now, 1)));
-                eval_rows.extend(failure);
             }
-            eval_session.give_iterator(eval_rows.into_iter().map(|r| (r, now, 1)));
-            drop(ok_session);
-            drop(err_session);
-            drop(eval_session);
+            let finished = !live.iter().any(|l| *l) || stop.load(Ordering::Relaxed);
+            let next = clock.frontier(cap, &live).max(now);
+            // Partial aggregates leave once no more rows can join them.
+            if let Some(stash) = stash.as_mut() {
+                let before = if finished || stash.is_full() { None } else { Some(next) };
+                for (at, rows) in stash.take_before(before, &mut eval_rows) {
+                    ok_rows.extend(rows.into_iter().map(|r| (r, at, 1)));
+                }
+            }
+            ok_rows.sort_unstable_by_key(|(_, t, _)| *t);
+            for chunk in ok_rows.chunk_by(|a, b| a.1 == b.1) {
+                let at = ok_c.delayed(&chunk[0].1);
+                ok_handle.session(&at).give_iterator(chunk.iter().cloned());
+            }
+            // Errors and late rows are stamped with this activation's time.
+            for (rows, cap, handle) in [(err_rows, &*err_c, &mut err_handle), (eval_rows, &*eval_c, &mut eval_handle), (late_rows, &*late_c, &mut late_handle)] {
+                if !rows.is_empty() {
+                    let at = cap.delayed(&now);
+                    handle.session(&at).give_iterator(rows.into_iter().map(|r| (r, now, 1)));
+                }
+            }
+            drop((ok_handle, err_handle, eval_handle, late_handle));
             if finished {
                 ok_cap = None;
                 err_cap = None;
                 eval_cap = None;
+                late_cap = None;
                 return;
             }
-            ok_c.downgrade(&now);
-            err_c.downgrade(&now);
-            eval_c.downgrade(&now);
+            for c in [&mut *ok_c, &mut *err_c, &mut *eval_c, &mut *late_c] {
+                c.downgrade(&next);
+            }
             if more {
                 activator.activate();
             } else {
-                // Processing time moves on even when no data arrives.
+                // Time moves on (and splits go idle) even when no data arrives.
                 activator.activate_after(Duration::from_millis(50));
             }
         }
     });
-    (Rendered { ok: ok_stream.as_collection(), err: err_stream.as_collection() }, eval_stream.as_collection())
+    SourceOutputs {
+        rendered: Rendered { ok: ok_stream.as_collection(), err: err_stream.as_collection() },
+        eval_errors: eval_stream.as_collection(),
+        late: late_stream.as_collection(),
+    }
+}
+
+/// What a source operator produces.
+pub struct SourceOutputs<'s> {
+    /// Its rows (or the fused part's output) and its decode errors.
+    pub rendered: Rendered<'s>,
+    /// Evaluation errors of the fused part (they belong to the view that reads the source).
+    pub eval_errors: Coll<'s>,
+    /// Rows that arrived behind the frontier (event-time sources only).
+    pub late: Coll<'s>,
 }

@@ -49,6 +49,7 @@ fn write_node(plan: &Plan, depth: usize, out: &mut String) {
         }
         Node::Distinct { .. } => "Distinct".into(),
         Node::Union { inputs } => format!("Union all of {}", inputs.len()),
+        Node::Temporal { until, .. } => format!("Temporal (retracted at {until:?})"),
         Node::TopK { partition, order, offset, limit, numbering, .. } => {
             let order = order
                 .iter()

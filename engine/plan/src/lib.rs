@@ -122,6 +122,10 @@ pub enum Node {
     Distinct { input: Box<Plan> },
     /// Multiset union (UNION ALL).
     Union { inputs: Vec<Plan> },
+    /// A temporal filter: each row is visible from its time until the time `until` (a
+    /// timestamp over the row), when it is retracted; rows whose `until` is NULL or not after
+    /// their own time never appear. From `WHERE ts > WATERMARK(src) - INTERVAL …` (retention).
+    Temporal { input: Box<Plan>, until: Expr },
     /// Per `partition` (columns), the rows in `order` (ties broken by the whole row) from
     /// `offset`, at most `limit`; `numbering` appends ROW_NUMBER/RANK/DENSE_RANK.
     TopK {
@@ -147,6 +151,7 @@ impl Plan {
             | Node::Filter { input, .. }
             | Node::Reduce { input, .. }
             | Node::Distinct { input }
+            | Node::Temporal { input, .. }
             | Node::TopK { input, .. } => vec![input],
             Node::Join { left, right, .. } => vec![left, right],
             Node::Union { inputs } => inputs.iter().collect(),

@@ -50,6 +50,12 @@ pub fn errors_name(relation: &str) -> String {
     format!("{relation}_errors")
 }
 
+/// The name of the companion relation of event-time source `source` holding its late rows
+/// (rows whose event time was already behind the source's frontier when they arrived).
+pub fn late_name(source: &str) -> String {
+    format!("{source}_late")
+}
+
 /// One record that failed to decode or evaluate: why, what it was, where it came from.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub struct ErrorRecord {
