@@ -1,5 +1,6 @@
 //! `illunare generate KIND`: writes the generator's rows to CSV or JSONL files, so the same
 //! data can be replayed through the `file` connector, DataFusion, DuckDB or Flink.
+//! `illunare generate nexmark --events N` writes `person`, `auction` and `bid` files.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -15,10 +16,15 @@ use illunare_types::{array_to_datums, datum_to_text};
 
 #[derive(clap::Args)]
 pub struct GenerateArgs {
-    /// transactions | devices | fleet
+    /// transactions | devices | fleet | nexmark
     kind: String,
-    #[arg(long, default_value_t = 1_000_000)]
-    rows: u64,
+    /// Rows to write (not for nexmark) [default: 1000000]
+    #[arg(long)]
+    rows: Option<u64>,
+    /// nexmark only: events of the three tables together (1 person, 3 auctions, 46 bids in
+    /// every 50) [default: 1000000]
+    #[arg(long)]
+    events: Option<u64>,
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// csv | jsonl
@@ -86,18 +92,55 @@ impl Out {
     }
 }
 
-pub fn generate(args: &GenerateArgs) -> Result<ExitCode> {
-    std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
-    let ext = if args.format == "csv" { "csv" } else { "jsonl" };
-    let path = args.out.join(format!("{}.{ext}", args.kind));
-    let mut out = Out::create(&path, &args.format)?;
+const DEFAULT_COUNT: u64 = 1_000_000;
+const BATCH: usize = 65_536;
+
+/// Writes `batches` to `path`, returning the row count.
+fn write_all(
+    path: &PathBuf,
+    format: &str,
+    batches: impl Iterator<Item = Result<RecordBatch, illunare_connector::ConnectorError>>,
+) -> Result<u64> {
+    let mut out = Out::create(path, format)?;
     let mut written = 0u64;
-    for batch in illunare_source_generator::generate_batches(&args.kind, args.rows, args.seed, 65_536)? {
+    for batch in batches {
         let batch = batch?;
         written += batch.num_rows() as u64;
         out.write(&batch)?;
     }
     out.finish()?;
+    Ok(written)
+}
+
+pub fn generate(args: &GenerateArgs) -> Result<ExitCode> {
+    let nexmark = args.kind.trim().eq_ignore_ascii_case("nexmark");
+    match (nexmark, args.rows, args.events) {
+        (true, Some(_), _) => {
+            anyhow::bail!("nexmark counts events, not rows: use --events N (the events of the person, auction and bid tables together)")
+        }
+        (false, _, Some(_)) => anyhow::bail!("--events is for the nexmark kind; use --rows N for '{}'", args.kind),
+        _ => {}
+    }
+    // Validate the format before creating anything.
+    if !matches!(args.format.as_str(), "csv" | "jsonl" | "json") {
+        anyhow::bail!("unknown format '{}' (csv or jsonl)", args.format);
+    }
+    std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
+    let ext = if args.format == "csv" { "csv" } else { "jsonl" };
+    if nexmark {
+        let events = args.events.unwrap_or(DEFAULT_COUNT);
+        for table in illunare_source_generator::NEXMARK_TABLES {
+            let path = args.out.join(format!("{table}.{ext}"));
+            let batches = illunare_source_generator::generate_nexmark_batches(table, events, args.seed, BATCH)?;
+            let written = write_all(&path, &args.format, batches)?;
+            eprintln!("wrote {written} {table} rows of {events} events to {}", path.display());
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let rows = args.rows.unwrap_or(DEFAULT_COUNT);
+    let path = args.out.join(format!("{}.{ext}", args.kind));
+    let batches = illunare_source_generator::generate_batches(&args.kind, rows, args.seed, BATCH)?;
+    let written = write_all(&path, &args.format, batches)?;
     eprintln!("wrote {written} rows to {}", path.display());
     if args.kind == "transactions" {
         let merchants = args.out.join(format!("merchants.{ext}"));

@@ -162,3 +162,27 @@ fn sinks_can_emit_each_window_once_when_it_closes() {
     let e = illunare_coord::Pipeline::load(bad, &common::registry()).err().expect("no window_end").render("p.sql", bad);
     assert!(e.contains("window_end"), "{e}");
 }
+
+/// Window aggregates over event time retract their input as windows close and freeze each
+/// window's final row: the view still equals the batch answer (fused and unfused paths).
+#[test]
+fn closing_windows_keep_their_final_rows() {
+    let text = "
+        CREATE SOURCE tx (tx_id BIGINT, card_id VARCHAR, merchant VARCHAR, amount DOUBLE, ts TIMESTAMP,
+                          WATERMARK FOR ts AS ts - INTERVAL '1' SECOND)
+          WITH (connector = 'generator', kind = 'transactions', rows = '20000', seed = '5', merchants = '20', splits = '4');
+        CREATE SOURCE hop_tx (merchant VARCHAR, amount DOUBLE, ts TIMESTAMP, WATERMARK FOR ts AS ts)
+          WITH (connector = 'generator', kind = 'transactions', rows = '8000', seed = '6', merchants = '10', splits = '2');
+        CREATE VIEW tumbling AS
+          SELECT merchant, window_start, window_end, count(*) AS n, sum(amount) AS total, max(amount) AS hi, min(card_id) AS first_card
+          FROM TUMBLE(tx, ts, INTERVAL '2' SECOND) GROUP BY merchant, window_start, window_end;
+        CREATE VIEW hopping AS
+          SELECT merchant, window_end, count(*) AS n, avg(amount) AS mean, min(amount) AS lo
+          FROM HOP(hop_tx, ts, INTERVAL '1' SECOND, INTERVAL '3' SECOND) GROUP BY merchant, window_end;";
+    for workers in [1, 2] {
+        let (views, errors) = run_collect(text, workers);
+        assert!(errors.values().all(Vec::is_empty), "{errors:?}");
+        assert!(views["tumbling"].len() > 100 && views["hopping"].len() > 50);
+        run_and_compare(text, workers);
+    }
+}

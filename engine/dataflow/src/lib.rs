@@ -26,6 +26,7 @@ pub mod source;
 pub mod source_clock;
 pub mod temporal;
 pub mod topk;
+pub mod window_agg;
 pub mod window_close;
 
 use differential_dataflow::{AsCollection, VecCollection};

@@ -142,6 +142,21 @@ impl PreAggregate {
     }
 }
 
+/// The schema of the partial rows `(keys…, rows, state…)` a split emits.
+pub fn partial_schema(spec: &PreAggregate) -> SchemaRef {
+    let mut fields: Vec<arrow::datatypes::FieldRef> = spec
+        .group_keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| Arc::new(arrow::datatypes::Field::new(format!("k{i}"), k.physical.data_type(&spec.input_schema).unwrap_or(DataType::Null), true)))
+        .collect();
+    fields.push(Arc::new(arrow::datatypes::Field::new("rows", DataType::Int64, false)));
+    for agg in &spec.aggregates {
+        fields.extend(agg.function.state_fields().unwrap_or_default());
+    }
+    Arc::new(Schema::new(fields))
+}
+
 /// Phase 1: folds batches into per-group partial states until [`PartialAggregator::emit`].
 pub struct PartialAggregator {
     spec: Arc<PreAggregate>,

@@ -26,6 +26,17 @@ use crate::minmax::{Extreme, extreme_of, render_minmax};
 use crate::preagg::{Merge, PreAggregate};
 use crate::{Coll, Failure, Rendered, constant, error_row};
 
+/// What changes a reduce's input can carry: the cheaper methods need fewer kinds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InputChanges {
+    /// Insertions only (sources through maps, filters, inner joins).
+    AppendOnly,
+    /// Insertions, and retractions of whole groups at once (closing windows).
+    WholeGroupRetractions,
+    /// Anything.
+    Any,
+}
+
 enum Method {
     Accumulable(FastKind),
     /// A float sum/avg over input that retracts: summed natively from the group's values in
@@ -59,7 +70,7 @@ pub fn render_reduce<'s>(
     aggregates: Vec<Aggregate>,
     input_schema: SchemaRef,
     relation: &str,
-    monotonic: bool,
+    changes: InputChanges,
 ) -> Rendered<'s> {
     let scope = input.scope();
     let mut methods: Vec<Method> = aggregates
@@ -67,7 +78,8 @@ pub fn render_reduce<'s>(
         .map(|a| match (fast_kind(a), extreme_of(a, &input_schema)) {
             // Float sums are not invertible ((1e20 + 1.5) - 1e20 = 0): accumulate them as diffs
             // only when nothing is ever retracted; otherwise recompute from the group.
-            (Some(k @ (FastKind::SumFloat | FastKind::AvgFloat)), _) if !monotonic => Method::FloatSum(k),
+            // (A group retracted whole goes back to zero rows, however its float sum drifted.)
+            (Some(k @ (FastKind::SumFloat | FastKind::AvgFloat)), _) if changes == InputChanges::Any => Method::FloatSum(k),
             (Some(k), _) => Method::Accumulable(k),
             (None, Some(e)) => Method::Extreme(e),
             _ => Method::Recompute,
@@ -122,7 +134,7 @@ pub fn render_reduce<'s>(
         errors = errors.concat(errs);
         let kinds: Vec<Extreme> = extremes.iter().map(|(_, e)| *e).collect();
         // Append-only input: each container can be folded to one row per key and time first.
-        let values = if monotonic {
+        let values = if changes == InputChanges::AppendOnly {
             crate::minmax::render_monotonic_minmax(crate::minmax::prefold(keyed, kinds.clone()), kinds)
         } else {
             render_minmax(keyed, kinds)
@@ -193,7 +205,7 @@ fn assemble<'s>(
 
 /// Phase 2 of a split GROUP BY (`preagg.rs`): merges the partial rows `(keys…, rows, state…)`
 /// a source's partial aggregator emits into the view's rows.
-pub fn render_merge<'s>(partials: Coll<'s>, spec: &PreAggregate) -> Coll<'s> {
+pub fn render_merge<'s>(partials: Coll<'s>, spec: &PreAggregate, changes: InputChanges) -> Coll<'s> {
     let scope = partials.scope();
     let nkeys = spec.group_keys.len();
     let positions = spec.state_positions();
@@ -222,7 +234,11 @@ pub fn render_merge<'s>(partials: Coll<'s>, spec: &PreAggregate) -> Coll<'s> {
         let kinds: Vec<Extreme> = extremes.iter().map(|(_, e)| *e).collect();
         let columns: Vec<usize> = extremes.iter().map(|(i, _)| positions[*i]).collect();
         let keyed = partials.map(move |row| (Row(row.0[..nkeys].to_vec()), Row(columns.iter().map(|&c| row.0[c].clone()).collect())));
-        let values = crate::minmax::render_monotonic_minmax(crate::minmax::prefold(keyed, kinds.clone()), kinds);
+        let values = if changes == InputChanges::AppendOnly {
+            crate::minmax::render_monotonic_minmax(crate::minmax::prefold(keyed, kinds.clone()), kinds)
+        } else {
+            render_minmax(keyed, kinds)
+        };
         parts.push((values, extremes.iter().map(|(i, _)| *i).collect()));
     }
     assemble(scope, parts, &spec.aggregates, nkeys == 0, &spec.input_schema)

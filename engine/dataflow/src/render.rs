@@ -8,7 +8,9 @@ use illunare_types::Time;
 use crate::join::{JoinSpec, render_join};
 use crate::keyed::EmptyCollection;
 use crate::mfp::{chain_steps, render_chain};
-use crate::reduce::render_reduce;
+use crate::reduce::{InputChanges, render_reduce};
+use crate::temporal::Expired;
+use crate::window_agg::{AFTER_CLOSE, freeze, window_close_key};
 use crate::topk::{TopKSpec, render_topk};
 use crate::{Rendered, constant};
 
@@ -29,9 +31,23 @@ pub fn is_monotonic(plan: &Plan) -> bool {
     }
 }
 
+/// Whether every relation `plan` reads is an event-time source (so its times are event times).
+pub fn is_event_time(plan: &Plan) -> bool {
+    match &plan.node {
+        Node::Get { name } => EVENT_SOURCES.with(|s| {
+            let s = s.borrow();
+            s.contains(name) || s.iter().any(|src| *name == crate::fuse::fused_name(src))
+        }),
+        Node::Constant { .. } => false,
+        _ => plan.inputs().iter().all(|i| is_event_time(i)),
+    }
+}
+
 thread_local! {
     /// Names of the append-only relations (sources) of the dataflow being built on this worker.
     pub static SOURCES: std::cell::RefCell<std::collections::HashSet<String>> = Default::default();
+    /// Names of its sources with event time.
+    pub static EVENT_SOURCES: std::cell::RefCell<std::collections::HashSet<String>> = Default::default();
 }
 
 /// Renders `plan` for relation `relation` (the name errors are attributed to).
@@ -72,8 +88,22 @@ pub fn render_plan<'s>(scope: timely::dataflow::Scope<'s, Time>, plan: &Plan, ct
         }
         Node::Reduce { input, group_keys, aggregates } => {
             let i = render_plan(scope, input, ctx, relation)?;
-            let reduced = render_reduce(i.ok, group_keys.clone(), aggregates.clone(), input.schema.clone(), relation, is_monotonic(input));
-            Rendered { ok: reduced.ok, err: i.err.concat(reduced.err) }
+            let monotonic = is_monotonic(input);
+            let closing = window_close_key(group_keys, &input.schema).filter(|_| monotonic && is_event_time(input));
+            match closing {
+                // A window aggregate over event time: state is released as windows close.
+                Some(close) => {
+                    let until = group_keys[close.key].clone();
+                    let open = crate::temporal::render_retraction(i.ok, until, 1, Expired::Report(AFTER_CLOSE.into()), input.schema.clone(), relation);
+                    let reduced = render_reduce(open.ok, group_keys.clone(), aggregates.clone(), input.schema.clone(), relation, InputChanges::WholeGroupRetractions);
+                    Rendered { ok: freeze(reduced.ok, close), err: i.err.concat(open.err).concat(reduced.err) }
+                }
+                None => {
+                    let changes = if monotonic { InputChanges::AppendOnly } else { InputChanges::Any };
+                    let reduced = render_reduce(i.ok, group_keys.clone(), aggregates.clone(), input.schema.clone(), relation, changes);
+                    Rendered { ok: reduced.ok, err: i.err.concat(reduced.err) }
+                }
+            }
         }
         Node::Distinct { input } => {
             let i = render_plan(scope, input, ctx, relation)?;

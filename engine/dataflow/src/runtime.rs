@@ -270,6 +270,7 @@ fn run_worker(worker: &mut timely::worker::Worker, shared: &Shared, commands: Re
         other_uses.extend(spec.captures.iter().cloned());
         let mut fused = crate::fuse::fuse_sources(&mut views, &source_names, &other_uses);
         crate::render::SOURCES.with(|s| *s.borrow_mut() = source_names.iter().cloned().collect());
+        crate::render::EVENT_SOURCES.with(|s| *s.borrow_mut() = spec.event_times.keys().cloned().collect());
         for (name, source) in &spec.sources {
             let metrics = shared.metrics.get(name).cloned().unwrap_or_default();
             let context = SourceContext {
@@ -282,6 +283,7 @@ fn run_worker(worker: &mut timely::worker::Worker, shared: &Shared, commands: Re
             };
             let chain = fused.remove(name);
             let preagg = chain.as_ref().map(|c| c.preagg.clone());
+            let view = chain.as_ref().map(|c| c.relation.clone()).unwrap_or_else(|| name.clone());
             let outputs = render_source(scope, name, source.clone(), context, chain);
             let (rendered, eval_errors) = (outputs.rendered, outputs.eval_errors);
             ctx.insert(errors_name(name), Rendered { ok: rendered.err.clone(), err: scope.empty_collection() });
@@ -291,8 +293,35 @@ fn run_worker(worker: &mut timely::worker::Worker, shared: &Shared, commands: Re
             match preagg {
                 // The source emits partial aggregates; merging them gives the GROUP BY's rows.
                 Some(Some(split)) => {
-                    let ok = crate::reduce::render_merge(rendered.ok, &split);
-                    ctx.insert(crate::fuse::fused_aggregate_name(name), Rendered { ok, err: eval_errors });
+                    let closing = crate::window_agg::window_close_key(&split.group_keys, &split.input_schema)
+                        .filter(|_| spec.event_times.contains_key(name));
+                    let rendered = match closing {
+                        // Window aggregate over event time: partials retract as windows close.
+                        Some(close) => {
+                            let key = &split.group_keys[close.key];
+                            // Partial rows start with the group keys: the same column, by position.
+                            let until = illunare_plan::Expr::new(
+                                std::sync::Arc::new(datafusion_physical_expr::expressions::Column::new("window_end", close.key)),
+                                key.text.clone(),
+                            );
+                            let partial_schema = crate::preagg::partial_schema(&split);
+                            let open = crate::temporal::render_retraction(
+                                rendered.ok,
+                                until,
+                                1,
+                                crate::temporal::Expired::Report(crate::window_agg::AFTER_CLOSE.into()),
+                                partial_schema,
+                                &view,
+                            );
+                            let merged = crate::reduce::render_merge(open.ok, &split, crate::reduce::InputChanges::WholeGroupRetractions);
+                            Rendered { ok: crate::window_agg::freeze(merged, close), err: eval_errors.concat(open.err) }
+                        }
+                        None => {
+                            let ok = crate::reduce::render_merge(rendered.ok, &split, crate::reduce::InputChanges::AppendOnly);
+                            Rendered { ok, err: eval_errors }
+                        }
+                    };
+                    ctx.insert(crate::fuse::fused_aggregate_name(name), rendered);
                 }
                 Some(None) => {
                     ctx.insert(crate::fuse::fused_name(name), Rendered { ok: rendered.ok, err: eval_errors });

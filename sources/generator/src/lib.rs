@@ -11,7 +11,7 @@
 //! same rows come out whatever the split count, the worker count or the order splits are read.
 //!
 //! Options (`WITH`):
-//! - `kind` (required): `transactions` | `devices` | `fleet`;
+//! - `kind` (required): `transactions` | `devices` | `fleet` | `nexmark`;
 //! - `rows`: total rows, making the source bounded. Without it the source is unbounded and
 //!   `rate` (rows/s over all splits, default 1000) paces it in real time;
 //! - `seed` (default 0), `splits` (default 8), `batch_size` (rows per chunk, default 8192);
@@ -23,13 +23,46 @@
 //!   `devices`, `vehicles` (50) for `fleet`.
 //!
 //! Splits: bounded, split `k` of `S` covers indices `[k*N/S, (k+1)*N/S)`; unbounded, it yields
-//! `k, k+S, k+2S, …` at `rate/S` rows/s. A [`Position`] is the split's next row index.
+//! `k, k+S, k+2S, …` at `rate/S` rows/s (`nexmark`: blocks of 50 events, see below). A
+//! [`Position`] is the split's next row index.
 //!
 //! A source declares any subset of its kind's columns, by name, in any order; values are made
 //! in their native type and cast to the declared one.
+//!
+//! # The `nexmark` kind
+//!
+//! The Nexmark benchmark's person, auction and bid streams (see `nexmark/mod.rs` for the model
+//! and how it follows the reference generator). The indices above are *event* numbers of one
+//! stream shared by the three tables; a source picks its table and yields only its rows:
+//!
+//! ```sql
+//! CREATE SOURCE bid (auction BIGINT, bidder BIGINT, price BIGINT, date_time TIMESTAMP,
+//!                    WATERMARK FOR date_time AS date_time - INTERVAL '4' SECOND)
+//!   WITH (connector = 'generator', kind = 'nexmark', table = 'bid', events = '10000000', seed = '7');
+//! ```
+//!
+//! - `table` (required): `person` (id, name, email_address, credit_card, city, state,
+//!   date_time, extra), `auction` (id, item_name, description, initial_bid, reserve, date_time,
+//!   expires, seller, category, extra) or `bid` (auction, bidder, price, channel, url,
+//!   date_time, extra). There is no `ts`: `date_time` is the event time;
+//! - `events` instead of `rows` (which is refused): the number of events of all three tables
+//!   together (1 person, 3 auctions, 46 bids in every 50), making the source bounded; without
+//!   it `rate` is in events/s (default 10000, the reference's rate);
+//! - `interval` defaults to 100µs when bounded (10000 events/s of event time);
+//! - `out_of_order` (default `0s`): each event's `date_time` moves back by a pseudo-random
+//!   amount in `[0, out_of_order)` (whole microseconds), so watermarks matter;
+//! - `hot_auction_ratio` (2), `hot_seller_ratio` (4), `hot_bidder_ratio` (4),
+//!   `in_flight_auctions` (100), `active_people` (1000): the reference's knobs;
+//! - `batch_size` counts rows of the table: a chunk covers `batch_size × 50 / share` events
+//!   (share 1, 3 or 46), so chunks hold about `batch_size` rows;
+//! - unbounded, splits take turns by blocks of 50 events rather than by single events: split
+//!   `k` of `S` yields events `50k … 50k+49`, then `50(k+S) …`, so every split has rows of
+//!   every table (with single events, a split could see no person ever, e.g. every odd split
+//!   of 8, and hold an event-time frontier back forever).
 
 mod devices;
 mod fleet;
+mod nexmark;
 mod rng;
 mod transactions;
 
@@ -59,9 +92,40 @@ impl SourceConnector for GeneratorConnector {
     }
 }
 
-/// All columns of `kind`, with their native types (`ts` is a microsecond timestamp).
+/// All columns of `kind`, with their native types (`ts` is a microsecond timestamp). For
+/// `nexmark`, see [`nexmark_schema`].
 pub fn kind_schema(kind: &str) -> Result<SchemaRef, ConnectorError> {
-    Ok(Kind::parse(kind)?.native_schema())
+    Ok(Kind::parse(kind, None)?.native_schema())
+}
+
+/// The tables of the `nexmark` kind, in the order `illunare generate nexmark` writes them.
+pub const NEXMARK_TABLES: [&str; 3] = ["person", "auction", "bid"];
+
+/// All columns of the `nexmark` kind's `table` (`person` | `auction` | `bid`), with their
+/// native types (`date_time` and `expires` are microsecond timestamps).
+pub fn nexmark_schema(table: &str) -> Result<SchemaRef, ConnectorError> {
+    Ok(Kind::Nexmark(nexmark::Table::parse(table)?).native_schema())
+}
+
+/// All columns of the `nexmark` kind's `table` for events `0..events`, in order, in batches of
+/// about `batch_size` rows, with the defaults of every other option (what `CREATE SOURCE … WITH
+/// (kind = 'nexmark', table, events, seed)` emits).
+pub fn generate_nexmark_batches(
+    table: &str,
+    events: u64,
+    seed: u64,
+    batch_size: usize,
+) -> Result<impl Iterator<Item = Result<RecordBatch, ConnectorError>>, ConnectorError> {
+    let schema = nexmark_schema(table)?;
+    let options = Options::new([
+        ("kind".to_string(), "nexmark".to_string()),
+        ("table".to_string(), table.to_string()),
+        ("events".to_string(), events.to_string()),
+        ("seed".to_string(), seed.to_string()),
+        ("batch_size".to_string(), batch_size.to_string()),
+    ]);
+    let source = GeneratorSource::new(&SourceSpec { name: table.to_string(), schema, options })?;
+    Ok(BatchIter { generator: source.generator, next: 0, end: events, batch: source.indices_per_batch })
 }
 
 /// All columns of `kind` for rows `0..rows`, in order, in batches of `batch_size` rows, with
@@ -80,7 +144,7 @@ pub fn generate_batches(
         ("batch_size".to_string(), batch_size.to_string()),
     ]);
     let source = GeneratorSource::new(&SourceSpec { name: kind.to_string(), schema, options })?;
-    Ok(BatchIter { generator: source.generator, next: 0, end: rows, batch_size: source.batch_size })
+    Ok(BatchIter { generator: source.generator, next: 0, end: rows, batch: source.indices_per_batch })
 }
 
 /// The merchant dimension of the `transactions` kind: `merchant` (`m1 … m{merchants}`, every
@@ -98,20 +162,24 @@ struct BatchIter {
     generator: Arc<Generator>,
     next: u64,
     end: u64,
-    batch_size: usize,
+    /// Row (event) indices per batch.
+    batch: u64,
 }
 
 impl Iterator for BatchIter {
     type Item = Result<RecordBatch, ConnectorError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.next >= self.end {
-            return None;
+        // Batches without a row of the table (`nexmark` only) are skipped.
+        while self.next < self.end {
+            let count = (self.end - self.next).min(self.batch);
+            let batch = self.generator.batch(&Rows::range(self.next, count as usize));
+            self.next += count;
+            if !matches!(&batch, Ok(b) if b.num_rows() == 0) {
+                return Some(batch);
+            }
         }
-        let count = (self.end - self.next).min(self.batch_size as u64);
-        let batch = self.generator.batch(&Rows { first: self.next, step: 1, count: count as usize });
-        self.next += count;
-        Some(batch)
+        None
     }
 }
 
@@ -123,16 +191,25 @@ enum Kind {
     Transactions,
     Devices,
     Fleet,
+    Nexmark(nexmark::Table),
 }
 
-const KINDS: &str = "transactions, devices, fleet";
+const KINDS: &str = "transactions, devices, fleet, nexmark";
 
 impl Kind {
-    fn parse(text: &str) -> Result<Kind, ConnectorError> {
+    /// The kind named `text`; `nexmark` needs its `table`.
+    fn parse(text: &str, table: Option<&str>) -> Result<Kind, ConnectorError> {
         match text.trim().to_lowercase().as_str() {
             "transactions" => Ok(Kind::Transactions),
             "devices" => Ok(Kind::Devices),
             "fleet" => Ok(Kind::Fleet),
+            "nexmark" => match table {
+                Some(t) => Ok(Kind::Nexmark(nexmark::Table::parse(t)?)),
+                None => Err(ConnectorError::option(
+                    "table",
+                    format!("is required for kind 'nexmark' (tables: {})", nexmark::TABLES),
+                )),
+            },
             _ => Err(ConnectorError::option("kind", format!("'{text}' is not a generator kind (kinds: {KINDS})"))),
         }
     }
@@ -142,28 +219,66 @@ impl Kind {
             Kind::Transactions => "transactions",
             Kind::Devices => "devices",
             Kind::Fleet => "fleet",
+            Kind::Nexmark(_) => "nexmark",
         }
     }
 
-    /// The kind's own columns; `ts` follows them.
+    /// The kind in messages: `kind 'fleet'`, `kind 'nexmark' table 'bid'`.
+    fn describe(self) -> String {
+        match self {
+            Kind::Nexmark(t) => format!("kind 'nexmark' table '{}'", t.name()),
+            other => format!("kind '{}'", other.name()),
+        }
+    }
+
+    /// The kind's own columns; `ts` follows them (except for `nexmark`).
     fn columns(self) -> &'static [(&'static str, DataType)] {
         match self {
             Kind::Transactions => transactions::COLUMNS,
             Kind::Devices => devices::COLUMNS,
             Kind::Fleet => fleet::COLUMNS,
+            Kind::Nexmark(t) => t.columns(),
         }
+    }
+
+    /// Whether the shared `ts` column exists (`nexmark` has its own `date_time`).
+    fn has_ts(self) -> bool {
+        !matches!(self, Kind::Nexmark(_))
     }
 
     fn native_schema(self) -> SchemaRef {
         let mut fields: Vec<Field> = self.columns().iter().map(|(n, t)| Field::new(*n, t.clone(), true)).collect();
-        fields.push(Field::new(TS, NATIVE_TS, true));
+        if self.has_ts() {
+            fields.push(Field::new(TS, NATIVE_TS, true));
+        }
         Arc::new(Schema::new(fields))
     }
 
     fn describe_columns(self) -> String {
         let mut cols: Vec<String> = self.columns().iter().map(|(n, t)| format!("{n} {}", sql_type(t))).collect();
-        cols.push(format!("{TS} TIMESTAMP"));
+        if self.has_ts() {
+            cols.push(format!("{TS} TIMESTAMP"));
+        }
         cols.join(", ")
+    }
+
+    /// Unbounded, splits take turns by blocks of this many indices: `nexmark`'s blocks hold one
+    /// cycle of the three tables, so every split has rows of each.
+    fn unbounded_block(self) -> u64 {
+        match self {
+            Kind::Nexmark(_) => nexmark::TOTAL_PROPORTION,
+            _ => 1,
+        }
+    }
+
+    /// Row indices per chunk for `batch_size` rows: `nexmark` counts events, of which only a
+    /// share are rows of the source's table.
+    fn indices_per_batch(self, batch_size: usize) -> u64 {
+        let rows = batch_size as u64;
+        match self {
+            Kind::Nexmark(t) => (rows * nexmark::TOTAL_PROPORTION).div_ceil(t.proportion()),
+            _ => rows,
+        }
     }
 }
 
@@ -186,29 +301,62 @@ enum KindGen {
     Transactions(transactions::Transactions),
     Devices(devices::Devices),
     Fleet(fleet::Fleet),
+    Nexmark(nexmark::Nexmark),
 }
 
 impl KindGen {
-    fn fill(&self, rows: &Rows, time: &TimeAxis, wanted: &[bool]) -> Vec<Option<ArrayRef>> {
+    /// The wanted columns for `rows`, and how many rows they hold (`rows.count`, except for
+    /// `nexmark`, whose indices are events of which only some are rows of the table).
+    fn fill(&self, rows: &Rows, time: &TimeAxis, wanted: &[bool]) -> (Vec<Option<ArrayRef>>, usize) {
         match self {
-            KindGen::Transactions(g) => g.fill(rows, time, wanted),
-            KindGen::Devices(g) => g.fill(rows, time, wanted),
-            KindGen::Fleet(g) => g.fill(rows, time, wanted),
+            KindGen::Transactions(g) => (g.fill(rows, time, wanted), rows.count),
+            KindGen::Devices(g) => (g.fill(rows, time, wanted), rows.count),
+            KindGen::Fleet(g) => (g.fill(rows, time, wanted), rows.count),
+            KindGen::Nexmark(g) => g.fill(rows, time, wanted),
         }
     }
 }
 
-/// The row indices of one batch: `first, first + step, …` (`count` of them).
+/// The row indices of one batch, `count` of them from `first`: runs of `block` consecutive
+/// indices (runs start at multiples of `block`), consecutive runs `step` apart. With `block` 1:
+/// `first, first + step, …`.
 pub(crate) struct Rows {
     pub first: u64,
     pub step: u64,
+    pub block: u64,
     pub count: usize,
 }
 
 impl Rows {
+    /// `count` consecutive indices from `first`.
+    pub(crate) fn range(first: u64, count: usize) -> Rows {
+        Rows { first, step: 1, block: 1, count }
+    }
+
     pub(crate) fn indices(&self) -> impl Iterator<Item = u64> + use<> {
-        let (first, step) = (self.first, self.step);
-        (0..self.count as u64).map(move |j| first.wrapping_add(j.wrapping_mul(step)))
+        let (step, block) = (self.step, self.block.max(1));
+        let mut next = self.first;
+        let mut left = block - self.first % block;
+        (0..self.count).map(move |_| {
+            let i = next;
+            left -= 1;
+            if left == 0 {
+                next = next.wrapping_add(1).wrapping_add(step.wrapping_sub(block));
+                left = block;
+            } else {
+                next = next.wrapping_add(1);
+            }
+            i
+        })
+    }
+
+    /// The index after the last one, `None` past `u64::MAX`.
+    pub(crate) fn after(&self) -> Option<u64> {
+        let block = u128::from(self.block.max(1));
+        let offset = u128::from(self.first) % block;
+        let total = offset + self.count as u128;
+        let next = (u128::from(self.first) - offset) + (total / block) * u128::from(self.step) + total % block;
+        u64::try_from(next).ok()
     }
 }
 
@@ -265,7 +413,7 @@ struct Generator {
 
 impl Generator {
     fn batch(&self, rows: &Rows) -> Result<RecordBatch, ConnectorError> {
-        let native = self.kind.fill(rows, &self.time, &self.wanted);
+        let (native, row_count) = self.kind.fill(rows, &self.time, &self.wanted);
         let mut out: Vec<ArrayRef> = Vec::with_capacity(self.columns.len());
         for col in &self.columns {
             let array = match &col.source {
@@ -281,7 +429,7 @@ impl Generator {
                 None => array,
             });
         }
-        let options = RecordBatchOptions::new().with_row_count(Some(rows.count));
+        let options = RecordBatchOptions::new().with_row_count(Some(row_count));
         Ok(RecordBatch::try_new_with_options(self.schema.clone(), out, &options)?)
     }
 
@@ -320,15 +468,15 @@ fn plan_columns(kind: Kind, declared: &Schema) -> Result<(Vec<OutColumn>, Vec<bo
         let (source, native) = if let Some(c) = find(true).or_else(|| find(false)) {
             wanted[c] = true;
             (ColumnSource::Kind(c), own[c].1.clone())
-        } else if name.eq_ignore_ascii_case(TS) {
+        } else if kind.has_ts() && name.eq_ignore_ascii_case(TS) {
             match declared_type {
                 DataType::Timestamp(unit, tz) => (ColumnSource::Timestamp(*unit, tz.clone()), declared_type.clone()),
                 _ => (ColumnSource::TimestampCast, NATIVE_TS),
             }
         } else {
             return Err(ConnectorError::Schema(format!(
-                "generator kind '{}' has no column '{name}' (its columns: {})",
-                kind.name(),
+                "generator {} has no column '{name}' (its columns: {})",
+                kind.describe(),
                 kind.describe_columns()
             )));
         };
@@ -338,8 +486,8 @@ fn plan_columns(kind: Kind, declared: &Schema) -> Result<(Vec<OutColumn>, Vec<bo
             Some(declared_type.clone())
         } else {
             return Err(ConnectorError::Schema(format!(
-                "column '{name}' of generator kind '{}' is {} and cannot be declared as {}",
-                kind.name(),
+                "column '{name}' of generator {} is {} and cannot be declared as {}",
+                kind.describe(),
                 sql_type(&native),
                 sql_type(declared_type)
             )));
@@ -363,9 +511,13 @@ const DEFAULT_INTERVAL_NS: i128 = 1_000_000;
 struct GeneratorSource {
     schema: SchemaRef,
     generator: Arc<Generator>,
+    /// Rows (events for `nexmark`) when bounded.
     rows: Option<u64>,
     splits: u64,
-    batch_size: usize,
+    /// Row (event) indices per chunk.
+    indices_per_batch: u64,
+    /// Unbounded splits take turns by blocks of this many indices.
+    unbounded_block: u64,
     rate: f64,
 }
 
@@ -394,8 +546,19 @@ fn duration_option(options: &Options, key: &str) -> Result<Option<Duration>, Con
 impl GeneratorSource {
     fn new(spec: &SourceSpec) -> Result<Self, ConnectorError> {
         let options = &spec.options;
-        let kind = Kind::parse(&options.require("kind")?)?;
-        let rows = options.parse::<u64>("rows")?;
+        let kind_text = options.require("kind")?;
+        let is_nexmark = kind_text.trim().eq_ignore_ascii_case("nexmark");
+        let kind = Kind::parse(&kind_text, if is_nexmark { options.get("table")? } else { None }.as_deref())?;
+        // `nexmark` counts events (of all three tables), the other kinds rows.
+        let count_key = if is_nexmark { "events" } else { "rows" };
+        if is_nexmark && options.get("rows")?.is_some() {
+            return Err(ConnectorError::option(
+                "rows",
+                "does not apply to kind 'nexmark': use 'events', the number of Nexmark events of the person, \
+                 auction and bid tables together (each table's source yields its own rows of them)",
+            ));
+        }
+        let rows = options.parse::<u64>(count_key)?;
         let seed = options.parse::<u64>("seed")?.unwrap_or(0);
         let splits = positive(options, "splits", DEFAULT_SPLITS)?;
         if splits > MAX_SPLITS {
@@ -410,16 +573,19 @@ impl GeneratorSource {
             (Some(_), Some(_)) => {
                 return Err(ConnectorError::option(
                     "rate",
-                    "only applies to unbounded sources (without 'rows'); a bounded generator is read as fast as possible",
+                    format!(
+                        "only applies to unbounded sources (without '{count_key}'); a bounded generator is read as fast as possible"
+                    ),
                 ));
             }
             (_, Some(r)) if !(r.is_finite() && r > 0.0) => {
                 return Err(ConnectorError::option(
                     "rate",
-                    format!("must be a positive number of rows per second, got {r}"),
+                    format!("must be a positive number of {count_key} per second, got {r}"),
                 ));
             }
             (_, Some(r)) => r,
+            (_, None) if is_nexmark => nexmark::DEFAULT_RATE,
             (_, None) => DEFAULT_RATE,
         };
         let start_ns = match options.get("start")? {
@@ -429,6 +595,7 @@ impl GeneratorSource {
         };
         let interval_ns = match duration_option(options, "interval")? {
             Some(d) => i128::try_from(d.as_nanos()).unwrap_or(i128::MAX),
+            None if rows.is_some() && is_nexmark => nexmark::DEFAULT_INTERVAL_NS,
             None if rows.is_some() => DEFAULT_INTERVAL_NS,
             None => (1e9 / rate).round().min(1e30) as i128,
         };
@@ -443,6 +610,9 @@ impl GeneratorSource {
             }
             Kind::Fleet => {
                 KindGen::Fleet(fleet::Fleet::new(seed, positive(options, "vehicles", fleet::DEFAULT_VEHICLES)?))
+            }
+            Kind::Nexmark(table) => {
+                KindGen::Nexmark(nexmark::Nexmark::new(seed, table, nexmark::Config::from_options(options)?))
             }
         };
         let (columns, wanted) = plan_columns(kind, &spec.schema)?;
@@ -459,7 +629,8 @@ impl GeneratorSource {
             generator: Arc::new(generator),
             rows,
             splits,
-            batch_size,
+            indices_per_batch: kind.indices_per_batch(batch_size),
+            unbounded_block: kind.unbounded_block(),
             rate,
         })
     }
@@ -514,7 +685,7 @@ impl Source for GeneratorSource {
         let bad_position = |pos: u64, why: String| {
             ConnectorError::Other(format!("generator split {}: position {pos} {why}", split.id))
         };
-        let (next, end, step, pacer) = match self.rows {
+        let (next, end, step, block, pacer) = match self.rows {
             Some(n) => {
                 let lo = (u128::from(k) * u128::from(n) / u128::from(s)) as u64;
                 let hi = ((u128::from(k) + 1) * u128::from(n) / u128::from(s)) as u64;
@@ -522,14 +693,22 @@ impl Source for GeneratorSource {
                 if !(lo..=hi).contains(&next) {
                     return Err(bad_position(next, format!("is outside the split's rows [{lo}, {hi})")));
                 }
-                (next, Some(hi), 1, None)
+                (next, Some(hi), 1, 1, None)
             }
             None => {
-                let next = resume.unwrap_or(k);
-                if next < k || (next - k) % s != 0 {
-                    return Err(bad_position(next, format!("is not a row of this split (rows {k} + n × {s})")));
+                let b = self.unbounded_block;
+                let next = resume.unwrap_or(k * b);
+                if (next / b) % s != k {
+                    return Err(bad_position(
+                        next,
+                        if b == 1 {
+                            format!("is not a row of this split (rows {k} + n × {s})")
+                        } else {
+                            format!("is not an event of this split (blocks of {b} events numbered {k} + n × {s})")
+                        },
+                    ));
                 }
-                (next, None, s, Some(Pacer { rate: self.rate / s as f64, started: None, emitted: 0 }))
+                (next, None, s * b, b, Some(Pacer { rate: self.rate / s as f64, started: None, emitted: 0 }))
             }
         };
         Ok(Box::new(GeneratorReader {
@@ -537,7 +716,8 @@ impl Source for GeneratorSource {
             next,
             end,
             step,
-            batch_size: self.batch_size,
+            block,
+            batch: self.indices_per_batch,
             pacer,
             exhausted: false,
         }))
@@ -581,8 +761,11 @@ struct GeneratorReader {
     next: u64,
     /// Bounded: the end of the split's range (exclusive).
     end: Option<u64>,
+    /// The split's indices: runs of `block` consecutive ones, `step` apart (see [`Rows`]).
     step: u64,
-    batch_size: usize,
+    block: u64,
+    /// Row (event) indices per chunk.
+    batch: u64,
     pacer: Option<Pacer>,
     exhausted: bool,
 }
@@ -590,35 +773,49 @@ struct GeneratorReader {
 #[async_trait::async_trait]
 impl SplitReader for GeneratorReader {
     async fn next(&mut self) -> Result<Option<SourceChunk>, ConnectorError> {
-        if self.exhausted {
-            return Ok(None);
-        }
-        let batch = self.batch_size as u64;
-        let count = match (self.end, self.pacer.as_mut()) {
-            (Some(end), _) => (end.saturating_sub(self.next)).min(batch),
-            (None, Some(pacer)) => {
-                // Never past u64::MAX: an unbounded split ends there.
-                let room = ((u64::MAX - self.next) / self.step).saturating_add(1);
-                pacer.due().await.min(batch).min(room)
+        loop {
+            if self.exhausted {
+                return Ok(None);
             }
-            (None, None) => 0,
-        };
-        if count == 0 {
-            self.exhausted = true;
-            return Ok(None);
+            let batch = self.batch;
+            let count = match (self.end, self.pacer.as_mut()) {
+                (Some(end), _) => (end.saturating_sub(self.next)).min(batch),
+                (None, Some(pacer)) => {
+                    // Never past u64::MAX: an unbounded split ends there.
+                    let strides = (u64::MAX - self.next) / self.step;
+                    let room = if self.block == 1 {
+                        strides.saturating_add(1)
+                    } else {
+                        strides.saturating_sub(1).saturating_mul(self.block).saturating_add(1)
+                    };
+                    pacer.due().await.min(batch).min(room)
+                }
+                (None, None) => 0,
+            };
+            if count == 0 {
+                self.exhausted = true;
+                return Ok(None);
+            }
+            let rows = Rows { first: self.next, step: self.step, block: self.block, count: count as usize };
+            let data = self.generator.batch(&rows)?;
+            if let Some(pacer) = self.pacer.as_mut() {
+                pacer.emitted = pacer.emitted.saturating_add(count);
+            }
+            match rows.after() {
+                Some(next) => self.next = next,
+                None => self.exhausted = true,
+            }
+            // A bounded chunk without rows (`nexmark` events of other tables only) is skipped;
+            // an unbounded one is delivered, so its position still advances while paced.
+            if data.num_rows() == 0 && self.end.is_some() {
+                continue;
+            }
+            return Ok(Some(SourceChunk { batch: data, errors: Vec::new(), position: Position(self.next.to_string()) }));
         }
-        let rows = Rows { first: self.next, step: self.step, count: count as usize };
-        let data = self.generator.batch(&rows)?;
-        if let Some(pacer) = self.pacer.as_mut() {
-            pacer.emitted = pacer.emitted.saturating_add(count);
-        }
-        match count.checked_mul(self.step).and_then(|d| d.checked_add(self.next)) {
-            Some(next) => self.next = next,
-            None => self.exhausted = true,
-        }
-        Ok(Some(SourceChunk { batch: data, errors: Vec::new(), position: Position(self.next.to_string()) }))
     }
 }
 
+#[cfg(test)]
+mod nexmark_tests;
 #[cfg(test)]
 mod tests;

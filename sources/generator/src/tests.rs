@@ -12,12 +12,12 @@ use illunare_connector::{ConnectorError, Options, Position, Source, SourceConnec
 
 use super::*;
 
-fn spec_with(schema: SchemaRef, opts: &[(&str, &str)]) -> SourceSpec {
+pub(crate) fn spec_with(schema: SchemaRef, opts: &[(&str, &str)]) -> SourceSpec {
     let options = Options::new(opts.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     SourceSpec { name: "t".into(), schema, options }
 }
 
-fn spec(columns: &[(&str, DataType)], opts: &[(&str, &str)]) -> SourceSpec {
+pub(crate) fn spec(columns: &[(&str, DataType)], opts: &[(&str, &str)]) -> SourceSpec {
     let fields: Vec<Field> = columns.iter().map(|(n, t)| Field::new(*n, t.clone(), true)).collect();
     spec_with(Arc::new(Schema::new(fields)), opts)
 }
@@ -28,11 +28,11 @@ fn full(kind: &str, opts: &[(&str, &str)]) -> SourceSpec {
     spec_with(kind_schema(kind).unwrap(), &all)
 }
 
-fn create(spec: &SourceSpec) -> Arc<dyn Source> {
+pub(crate) fn create(spec: &SourceSpec) -> Arc<dyn Source> {
     GeneratorConnector.create(spec).unwrap()
 }
 
-fn create_err(spec: &SourceSpec) -> ConnectorError {
+pub(crate) fn create_err(spec: &SourceSpec) -> ConnectorError {
     match GeneratorConnector.create(spec) {
         Ok(_) => panic!("expected an error"),
         Err(e) => e,
@@ -40,7 +40,7 @@ fn create_err(spec: &SourceSpec) -> ConnectorError {
 }
 
 /// Reads every split to the end (in reverse order when asked).
-async fn read_all(source: &Arc<dyn Source>, reverse: bool) -> Vec<RecordBatch> {
+pub(crate) async fn read_all(source: &Arc<dyn Source>, reverse: bool) -> Vec<RecordBatch> {
     let mut splits = source.splits().unwrap();
     if reverse {
         splits.reverse();
@@ -57,7 +57,7 @@ async fn read_all(source: &Arc<dyn Source>, reverse: bool) -> Vec<RecordBatch> {
     out
 }
 
-fn row_strings(batches: &[RecordBatch]) -> Vec<String> {
+pub(crate) fn row_strings(batches: &[RecordBatch]) -> Vec<String> {
     let mut rows = Vec::new();
     for b in batches {
         for r in 0..b.num_rows() {
@@ -68,11 +68,11 @@ fn row_strings(batches: &[RecordBatch]) -> Vec<String> {
     rows
 }
 
-fn column<'a>(b: &'a RecordBatch, name: &str) -> &'a Arc<dyn Array> {
+pub(crate) fn column<'a>(b: &'a RecordBatch, name: &str) -> &'a Arc<dyn Array> {
     b.column(b.schema().index_of(name).unwrap())
 }
 
-fn concat(batches: &[RecordBatch]) -> RecordBatch {
+pub(crate) fn concat(batches: &[RecordBatch]) -> RecordBatch {
     arrow::compute::concat_batches(&batches[0].schema(), batches).unwrap()
 }
 
