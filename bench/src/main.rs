@@ -41,6 +41,59 @@ enum Command {
         #[arg(long, default_value = QUERY)]
         query: String,
     },
+    /// State of a sliding-window aggregate over time: resident memory as the run progresses,
+    /// with windows closing on the watermark (event time) and without (processing time).
+    Windows {
+        #[arg(long, default_value_t = 2_000_000)]
+        events: u64,
+        #[arg(long, default_value_t = 1)]
+        workers: usize,
+        /// Run one mode in this process (`event` | `processing`); both, in child processes, when absent.
+        #[arg(long)]
+        only: Option<String>,
+    },
+}
+
+const WINDOW_QUERY: &str = "SELECT auction, window_end, count(*) AS bids, max(price) AS top FROM HOP(bid, date_time, INTERVAL '5' SECOND, INTERVAL '10' SECOND) GROUP BY auction, window_end";
+
+/// Resident memory of this process in MiB.
+fn rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok()))
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(0.0)
+}
+
+/// One run of the window pipeline; prints RSS at every tenth of the input.
+fn windows_run(events: u64, workers: usize, mode: &str) -> Result<()> {
+    let watermark = if mode == "event" { ", WATERMARK FOR date_time AS date_time - INTERVAL '1' SECOND" } else { "" };
+    let text = format!(
+        "CREATE SOURCE bid (auction BIGINT, price BIGINT, date_time TIMESTAMP{watermark}) \
+         WITH (connector = 'generator', kind = 'nexmark', table = 'bid', events = '{events}', seed = '1');\n\
+         CREATE VIEW v AS {WINDOW_QUERY};"
+    );
+    let mut pipeline = Pipeline::load(&text, &registry()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let tick = std::env::var("ILLUNARE_TICK_MS").ok().and_then(|t| t.parse().ok()).unwrap_or(100);
+    let options = RunOptions { cluster: ClusterConfig { workers, ..Default::default() }, capture_all: false, tick: Duration::from_millis(tick), ..RunOptions::default() };
+    let start = Instant::now();
+    pipeline.start(&options).map_err(|e| anyhow::anyhow!("{e}"))?;
+    pipeline.close_tables();
+    let bids = events * 46 / 50;
+    let metrics = pipeline.source_metrics();
+    let mut next = 1;
+    let mut samples = Vec::new();
+    while !pipeline.is_finished() {
+        let read: u64 = metrics.iter().map(|(_, m)| m.rows.load(std::sync::atomic::Ordering::Relaxed)).sum();
+        if next <= 10 && read * 10 >= bids * next {
+            samples.push(format!("{}%: {:.0} MiB", next * 10, rss_mib()));
+            next += 1;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    pipeline.join().map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!("{mode} time: {bids} bids in {:.2}s; resident memory as input is read: {}", start.elapsed().as_secs_f64(), samples.join(", "));
+    Ok(())
 }
 
 const QUERY: &str = "SELECT merchant, count(*) AS n, sum(amount) AS total, max(amount) AS largest FROM tx WHERE amount > 20 GROUP BY merchant";
@@ -171,6 +224,18 @@ async fn datafusion_run(rows: u64, query: &str) -> Result<(Duration, Vec<String>
 fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
+        Command::Windows { events, workers, only } => match only {
+            Some(mode) => windows_run(events, workers, &mode)?,
+            None => {
+                println!("query: {WINDOW_QUERY}");
+                for mode in ["event", "processing"] {
+                    let status = std::process::Command::new(std::env::current_exe()?)
+                        .args(["windows", "--events", &events.to_string(), "--workers", &workers.to_string(), "--only", mode])
+                        .status()?;
+                    anyhow::ensure!(status.success(), "{mode} run failed");
+                }
+            }
+        },
         Command::Throughput { rows, workers, query } => {
             let rt = tokio::runtime::Runtime::new()?;
             let (df_time, df_rows) = rt.block_on(datafusion_run(rows, &query))?;

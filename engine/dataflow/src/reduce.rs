@@ -24,6 +24,7 @@ use crate::accum::{Accum, FastKind, SLOTS, accum_of, fast_kind, finish};
 use crate::keyed::{EmptyCollection, KeyedColl, key_by};
 use crate::minmax::{Extreme, extreme_of, render_minmax};
 use crate::preagg::{Merge, PreAggregate};
+use crate::window_agg::{AFTER_CLOSE, WindowClose, retract_at_close};
 use crate::{Coll, Failure, Rendered, constant, error_row};
 
 /// What changes a reduce's input can carry: the cheaper methods need fewer kinds.
@@ -31,8 +32,6 @@ use crate::{Coll, Failure, Rendered, constant, error_row};
 pub enum InputChanges {
     /// Insertions only (sources through maps, filters, inner joins).
     AppendOnly,
-    /// Insertions, and retractions of whole groups at once (closing windows).
-    WholeGroupRetractions,
     /// Anything.
     Any,
 }
@@ -71,14 +70,15 @@ pub fn render_reduce<'s>(
     input_schema: SchemaRef,
     relation: &str,
     changes: InputChanges,
+    closing: Option<WindowClose>,
 ) -> Rendered<'s> {
     let scope = input.scope();
+    let late = late_row(relation);
     let mut methods: Vec<Method> = aggregates
         .iter()
         .map(|a| match (fast_kind(a), extreme_of(a, &input_schema)) {
             // Float sums are not invertible ((1e20 + 1.5) - 1e20 = 0): accumulate them as diffs
             // only when nothing is ever retracted; otherwise recompute from the group.
-            // (A group retracted whole goes back to zero rows, however its float sum drifted.)
             (Some(k @ (FastKind::SumFloat | FastKind::AvgFloat)), _) if changes == InputChanges::Any => Method::FloatSum(k),
             (Some(k), _) => Method::Accumulable(k),
             (None, Some(e)) => Method::Extreme(e),
@@ -111,6 +111,14 @@ pub fn render_reduce<'s>(
         let k2 = kinds.clone();
         let (partial, errs) = partial_accumulate(input.clone(), exprs, group_keys.len(), kinds, input_schema.clone(), relation);
         errors = errors.concat(errs);
+        let partial = match &closing {
+            Some(close) => {
+                let (open, late_rows) = retract_at_close(partial, close.clone(), |k: &Row| k, late.clone());
+                errors = errors.concat(late_rows);
+                open
+            }
+            None => partial,
+        };
         let counted = partial.count_core::<Diff>();
         let values = counted.flat_map(move |(key, acc): (Row, Accum)| if acc.rows == 0 { None } else { Some((key, Row(finish(&k2, &acc)))) });
         parts.push((values, fast.iter().map(|(i, _)| *i).collect()));
@@ -135,7 +143,16 @@ pub fn render_reduce<'s>(
         let kinds: Vec<Extreme> = extremes.iter().map(|(_, e)| *e).collect();
         // Append-only input: each container can be folded to one row per key and time first.
         let values = if changes == InputChanges::AppendOnly {
-            crate::minmax::render_monotonic_minmax(crate::minmax::prefold(keyed, kinds.clone()), kinds)
+            let folded = crate::minmax::prefold(keyed, kinds.clone());
+            let folded = match &closing {
+                Some(close) => {
+                    let (open, late_rows) = retract_at_close(folded, close.clone(), |(k, _): &(Row, Row)| k, late.clone());
+                    errors = errors.concat(late_rows);
+                    open
+                }
+                None => folded,
+            };
+            crate::minmax::render_monotonic_minmax(folded, kinds)
         } else {
             render_minmax(keyed, kinds)
         };
@@ -144,6 +161,14 @@ pub fn render_reduce<'s>(
     if !slow.is_empty() {
         let (keyed, key_errors) = key_by(input.clone(), group_keys.clone(), input_schema.clone(), false, relation);
         errors = errors.concat(key_errors);
+        let keyed = match &closing {
+            Some(close) => {
+                let (open, late_rows) = retract_at_close(keyed, close.clone(), |(k, _): &(Row, Row)| k, late.clone());
+                errors = errors.concat(late_rows);
+                open
+            }
+            None => keyed,
+        };
         let rel = relation.to_string();
         let aggs: Vec<Aggregate> = slow.iter().map(|&i| aggregates[i].clone()).collect();
         let schema = input_schema.clone();
@@ -163,6 +188,12 @@ pub fn render_reduce<'s>(
 
     let ok = assemble(scope, parts, &aggregates, group_keys.is_empty(), &input_schema);
     Rendered { ok, err: errors }
+}
+
+/// The error row of a group (by key) that received rows after its window closed.
+fn late_row(relation: &str) -> impl Fn(&Row) -> Row + Clone + 'static {
+    let relation = relation.to_string();
+    move |key: &Row| error_row(&relation, Failure { message: AFTER_CLOSE.into(), raw: format!("group {}", crate::mfp::describe(key)) })
 }
 
 /// Joins the parts (each `(key, values of the aggregates it holds)`) per group and puts the
@@ -205,8 +236,10 @@ fn assemble<'s>(
 
 /// Phase 2 of a split GROUP BY (`preagg.rs`): merges the partial rows `(keys…, rows, state…)`
 /// a source's partial aggregator emits into the view's rows.
-pub fn render_merge<'s>(partials: Coll<'s>, spec: &PreAggregate, changes: InputChanges) -> Coll<'s> {
+pub fn render_merge<'s>(partials: Coll<'s>, spec: &PreAggregate, closing: Option<WindowClose>, relation: &str) -> Rendered<'s> {
     let scope = partials.scope();
+    let late = late_row(relation);
+    let mut errors: Coll<'s> = scope.empty_collection();
     let nkeys = spec.group_keys.len();
     let positions = spec.state_positions();
     let mut parts: Vec<(KeyedColl<'s>, Vec<usize>)> = Vec::new();
@@ -226,6 +259,14 @@ pub fn render_merge<'s>(partials: Coll<'s>, spec: &PreAggregate, changes: InputC
                 (Row(row.0[..nkeys].to_vec()), t, acc)
             })
             .as_collection();
+        let accumulated = match &closing {
+            Some(close) => {
+                let (open, late_rows) = retract_at_close(accumulated, close.clone(), |k: &Row| k, late.clone());
+                errors = errors.concat(late_rows);
+                open
+            }
+            None => accumulated,
+        };
         let counted = accumulated.count_core::<Diff>();
         let values = counted.flat_map(move |(key, acc): (Row, Accum)| if acc.rows == 0 { None } else { Some((key, Row(finish(&kinds, &acc)))) });
         parts.push((values, fast.iter().map(|(i, _)| *i).collect()));
@@ -234,14 +275,24 @@ pub fn render_merge<'s>(partials: Coll<'s>, spec: &PreAggregate, changes: InputC
         let kinds: Vec<Extreme> = extremes.iter().map(|(_, e)| *e).collect();
         let columns: Vec<usize> = extremes.iter().map(|(i, _)| positions[*i]).collect();
         let keyed = partials.map(move |row| (Row(row.0[..nkeys].to_vec()), Row(columns.iter().map(|&c| row.0[c].clone()).collect())));
-        let values = if changes == InputChanges::AppendOnly {
-            crate::minmax::render_monotonic_minmax(crate::minmax::prefold(keyed, kinds.clone()), kinds)
-        } else {
-            render_minmax(keyed, kinds)
+        let folded = crate::minmax::prefold(keyed, kinds.clone());
+        let folded = match &closing {
+            Some(close) => {
+                let (open, late_rows) = retract_at_close(folded, close.clone(), |(k, _): &(Row, Row)| k, late.clone());
+                errors = errors.concat(late_rows);
+                open
+            }
+            None => folded,
         };
+        let values = crate::minmax::render_monotonic_minmax(folded, kinds);
         parts.push((values, extremes.iter().map(|(i, _)| *i).collect()));
     }
-    assemble(scope, parts, &spec.aggregates, nkeys == 0, &spec.input_schema)
+    let ok = assemble(scope, parts, &spec.aggregates, nkeys == 0, &spec.input_schema);
+    let ok = match closing {
+        Some(close) => crate::window_agg::freeze(ok, close),
+        None => ok,
+    };
+    Rendered { ok, err: errors }
 }
 
 /// Evaluates keys and arguments per container and pre-aggregates: one `(key, Accum)` update

@@ -9,8 +9,7 @@ use crate::join::{JoinSpec, render_join};
 use crate::keyed::EmptyCollection;
 use crate::mfp::{chain_steps, render_chain};
 use crate::reduce::{InputChanges, render_reduce};
-use crate::temporal::Expired;
-use crate::window_agg::{AFTER_CLOSE, freeze, window_close_key};
+use crate::window_agg::{freeze, window_close_key};
 use crate::topk::{TopKSpec, render_topk};
 use crate::{Rendered, constant};
 
@@ -93,14 +92,12 @@ pub fn render_plan<'s>(scope: timely::dataflow::Scope<'s, Time>, plan: &Plan, ct
             match closing {
                 // A window aggregate over event time: state is released as windows close.
                 Some(close) => {
-                    let until = group_keys[close.key].clone();
-                    let open = crate::temporal::render_retraction(i.ok, until, 1, Expired::Report(AFTER_CLOSE.into()), input.schema.clone(), relation);
-                    let reduced = render_reduce(open.ok, group_keys.clone(), aggregates.clone(), input.schema.clone(), relation, InputChanges::WholeGroupRetractions);
-                    Rendered { ok: freeze(reduced.ok, close), err: i.err.concat(open.err).concat(reduced.err) }
+                    let reduced = render_reduce(i.ok, group_keys.clone(), aggregates.clone(), input.schema.clone(), relation, InputChanges::AppendOnly, Some(close.clone()));
+                    Rendered { ok: freeze(reduced.ok, close), err: i.err.concat(reduced.err) }
                 }
                 None => {
                     let changes = if monotonic { InputChanges::AppendOnly } else { InputChanges::Any };
-                    let reduced = render_reduce(i.ok, group_keys.clone(), aggregates.clone(), input.schema.clone(), relation, changes);
+                    let reduced = render_reduce(i.ok, group_keys.clone(), aggregates.clone(), input.schema.clone(), relation, changes, None);
                     Rendered { ok: reduced.ok, err: i.err.concat(reduced.err) }
                 }
             }

@@ -295,32 +295,9 @@ fn run_worker(worker: &mut timely::worker::Worker, shared: &Shared, commands: Re
                 Some(Some(split)) => {
                     let closing = crate::window_agg::window_close_key(&split.group_keys, &split.input_schema)
                         .filter(|_| spec.event_times.contains_key(name));
-                    let rendered = match closing {
-                        // Window aggregate over event time: partials retract as windows close.
-                        Some(close) => {
-                            let key = &split.group_keys[close.key];
-                            // Partial rows start with the group keys: the same column, by position.
-                            let until = illunare_plan::Expr::new(
-                                std::sync::Arc::new(datafusion_physical_expr::expressions::Column::new("window_end", close.key)),
-                                key.text.clone(),
-                            );
-                            let partial_schema = crate::preagg::partial_schema(&split);
-                            let open = crate::temporal::render_retraction(
-                                rendered.ok,
-                                until,
-                                1,
-                                crate::temporal::Expired::Report(crate::window_agg::AFTER_CLOSE.into()),
-                                partial_schema,
-                                &view,
-                            );
-                            let merged = crate::reduce::render_merge(open.ok, &split, crate::reduce::InputChanges::WholeGroupRetractions);
-                            Rendered { ok: crate::window_agg::freeze(merged, close), err: eval_errors.concat(open.err) }
-                        }
-                        None => {
-                            let ok = crate::reduce::render_merge(rendered.ok, &split, crate::reduce::InputChanges::AppendOnly);
-                            Rendered { ok, err: eval_errors }
-                        }
-                    };
+                    // A window aggregate over event time releases closed windows (`window_agg.rs`).
+                    let merged = crate::reduce::render_merge(rendered.ok, &split, closing, &view);
+                    let rendered = Rendered { ok: merged.ok, err: eval_errors.concat(merged.err) };
                     ctx.insert(crate::fuse::fused_aggregate_name(name), rendered);
                 }
                 Some(None) => {

@@ -22,7 +22,8 @@
 //! - per kind: `cards` (10000) and `merchants` (1000) for `transactions`, `devices` (100) for
 //!   `devices`, `vehicles` (50) for `fleet`.
 //!
-//! Splits: bounded, split `k` of `S` covers indices `[k*N/S, (k+1)*N/S)`; unbounded, it yields
+//! Splits: bounded, split `k` of `S` covers the blocks `k, k+S, k+2S, …` of one chunk's worth of
+//! indices each, up to `N` (so all splits move through event time together); unbounded, it yields
 //! `k, k+S, k+2S, …` at `rate/S` rows/s (`nexmark`: blocks of 50 events, see below). A
 //! [`Position`] is the split's next row index.
 //!
@@ -687,13 +688,14 @@ impl Source for GeneratorSource {
         };
         let (next, end, step, block, pacer) = match self.rows {
             Some(n) => {
-                let lo = (u128::from(k) * u128::from(n) / u128::from(s)) as u64;
-                let hi = ((u128::from(k) + 1) * u128::from(n) / u128::from(s)) as u64;
-                let next = resume.unwrap_or(lo);
-                if !(lo..=hi).contains(&next) {
-                    return Err(bad_position(next, format!("is outside the split's rows [{lo}, {hi})")));
+                // Splits take turns by blocks of one chunk, so they move through event time
+                // together (an event-time frontier is the slowest split's watermark).
+                let b = self.indices_per_batch.max(1);
+                let next = resume.unwrap_or(k.saturating_mul(b));
+                if (next / b) % s != k && next < n {
+                    return Err(bad_position(next, format!("is not a row of this split (blocks of {b} rows numbered {k} + m × {s})")));
                 }
-                (next, Some(hi), 1, 1, None)
+                (next, Some(n), s * b, b, None)
             }
             None => {
                 let b = self.unbounded_block;
@@ -779,7 +781,8 @@ impl SplitReader for GeneratorReader {
             }
             let batch = self.batch;
             let count = match (self.end, self.pacer.as_mut()) {
-                (Some(end), _) => (end.saturating_sub(self.next)).min(batch),
+                // One block at most: the rest of the current one, up to the end.
+                (Some(end), _) => (end.saturating_sub(self.next)).min(batch).min(self.block - self.next % self.block),
                 (None, Some(pacer)) => {
                     // Never past u64::MAX: an unbounded split ends there.
                     let strides = (u64::MAX - self.next) / self.step;
