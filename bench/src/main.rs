@@ -86,13 +86,14 @@ fn windows_run(events: u64, workers: usize, mode: &str) -> Result<()> {
     while !pipeline.is_finished() {
         let read: u64 = metrics.iter().map(|(_, m)| m.rows.load(std::sync::atomic::Ordering::Relaxed)).sum();
         if next <= 10 && read * 10 >= bids * next {
-            samples.push(format!("{}%: {:.0} MiB", next * 10, rss_mib()));
+            let (arranged, pending) = pipeline.state_size();
+            samples.push(format!("{}%: {arranged} arranged + {pending} pending updates, {:.0} MiB", next * 10, rss_mib()));
             next += 1;
         }
         std::thread::sleep(Duration::from_millis(20));
     }
     pipeline.join().map_err(|e| anyhow::anyhow!("{e}"))?;
-    println!("{mode} time: {bids} bids in {:.2}s; resident memory as input is read: {}", start.elapsed().as_secs_f64(), samples.join(", "));
+    println!("{mode} time: {bids} bids in {:.2}s; state as the input is read: {}", start.elapsed().as_secs_f64(), samples.join("; "));
     Ok(())
 }
 

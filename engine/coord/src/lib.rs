@@ -281,6 +281,14 @@ impl Pipeline {
     }
 
     /// Source counters (rows read, errors, retries) by source name.
+    /// Updates held in arrangements right now, and updates waiting for their time.
+    pub fn state_size(&self) -> (i64, i64) {
+        self.runtime
+            .as_ref()
+            .map(|r| (r.state.arranged.load(std::sync::atomic::Ordering::Relaxed), r.state.pending.load(std::sync::atomic::Ordering::Relaxed)))
+            .unwrap_or_default()
+    }
+
     pub fn source_metrics(&self) -> Vec<(String, Arc<illunare_dataflow::SourceMetrics>)> {
         self.runtime.as_ref().map(|r| r.source_metrics.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default()
     }

@@ -24,6 +24,7 @@ pub mod runtime;
 pub mod sink;
 pub mod source;
 pub mod source_clock;
+pub mod state_metrics;
 pub mod temporal;
 pub mod topk;
 pub mod window_agg;

@@ -90,6 +90,8 @@ pub struct Runtime {
     stop: Arc<AtomicBool>,
     pub snapshots: HashMap<String, SnapshotHandle>,
     pub source_metrics: HashMap<String, Arc<SourceMetrics>>,
+    /// Updates held in this process's arrangements (`state_metrics.rs`).
+    pub state: Arc<crate::state_metrics::StateMetrics>,
     _tokio: Option<tokio::runtime::Runtime>,
     last_time: Time,
     /// Only process 0 feeds table data (every process runs the same coordinator).
@@ -139,14 +141,15 @@ impl Runtime {
         }
         let receivers = Arc::new(Mutex::new(receivers));
         let watermarks = spec.event_times.keys().map(|n| (n.clone(), Arc::default())).collect();
-        let shared = Arc::new(Shared { spec, snapshots: snapshots.clone(), metrics: source_metrics.clone(), watermarks, stop: stop.clone(), io: handle });
+        let state: Arc<crate::state_metrics::StateMetrics> = Arc::default();
+        let shared = Arc::new(Shared { spec, snapshots: snapshots.clone(), metrics: source_metrics.clone(), watermarks, state: state.clone(), stop: stop.clone(), io: handle });
         let first_index = cluster.process_index * workers;
         let guards = timely::execute(config, move |worker| {
             let local = worker.index() - first_index;
             let rx = receivers.lock().map_err(|_| "poisoned".to_string())?[local].take().ok_or("worker started twice")?;
             run_worker(worker, &shared, rx)
         })?;
-        Ok(Runtime { senders, guards: Some(guards), stop, snapshots, source_metrics, _tokio: Some(tokio), last_time: 0, feeds_tables: cluster.process_index == 0 })
+        Ok(Runtime { senders, guards: Some(guards), stop, snapshots, source_metrics, state, _tokio: Some(tokio), last_time: 0, feeds_tables: cluster.process_index == 0 })
     }
 
     /// A timestamp for the next table change: now, and after every earlier one.
@@ -253,6 +256,7 @@ struct Shared {
     metrics: HashMap<String, Arc<SourceMetrics>>,
     /// Per event-time source, the furthest watermark over this process's workers.
     watermarks: HashMap<String, Arc<std::sync::atomic::AtomicU64>>,
+    state: Arc<crate::state_metrics::StateMetrics>,
     stop: Arc<AtomicBool>,
     io: tokio::runtime::Handle,
 }
@@ -261,6 +265,7 @@ fn run_worker(worker: &mut timely::worker::Worker, shared: &Shared, commands: Re
     let spec = &shared.spec;
     let is_zero = worker.index() == 0;
     let probe = ProbeHandle::<Time>::new();
+    shared.state.attach(worker);
     let mut tables: HashMap<String, InputSession<Time, Row, Diff>> = worker.dataflow::<Time, _, _>(|scope| {
         let mut ctx: Context = HashMap::new();
         let mut inputs = HashMap::new();

@@ -265,11 +265,15 @@ pub fn render_source<'s>(
             let mut late_rows: Vec<Row> = Vec::new();
             let mut handled = 0;
             let mut more = false;
-            for (slot, rx) in receivers.iter_mut() {
-                if !live[*slot] {
-                    continue;
-                }
-                loop {
+            // Round robin, one message per split per pass, so splits advance together (an
+            // event-time frontier is the slowest split's watermark).
+            let mut progress = true;
+            while progress && !more {
+                progress = false;
+                for (slot, rx) in receivers.iter_mut() {
+                    if !live[*slot] {
+                        continue;
+                    }
                     if handled >= MAX_CHUNKS_PER_ACTIVATION {
                         more = true;
                         break;
@@ -277,6 +281,7 @@ pub fn render_source<'s>(
                     match rx.try_recv() {
                         Ok(Message::Chunk(chunk)) => {
                             handled += 1;
+                            progress = true;
                             metrics.rows.fetch_add(chunk.batch.num_rows() as u64, Ordering::Relaxed);
                             metrics.errors.fetch_add(chunk.errors.len() as u64, Ordering::Relaxed);
                             err_rows.extend(chunk.errors.iter().map(ErrorRecord::to_row));
@@ -315,16 +320,21 @@ pub fn render_source<'s>(
                             }
                         }
                         Ok(Message::Failed(record)) => {
+                            progress = true;
                             metrics.errors.fetch_add(1, Ordering::Relaxed);
                             err_rows.push(record.to_row());
                         }
-                        Err(mpsc::error::TryRecvError::Empty) => break,
+                        Err(mpsc::error::TryRecvError::Empty) => {}
                         Err(mpsc::error::TryRecvError::Disconnected) => {
                             live[*slot] = false;
-                            break;
                         }
                     }
                 }
+            }
+            // The next activation starts with the next split: none starves when there are
+            // more splits than chunks per activation.
+            if !receivers.is_empty() {
+                receivers.rotate_left(1);
             }
             let finished = !live.iter().any(|l| *l) || stop.load(Ordering::Relaxed);
             let next = clock.frontier(cap, &live).max(now);
