@@ -52,6 +52,11 @@ fn first_difference(a: &str, b: &str) -> String {
 }
 
 #[test]
+fn auction_windows() {
+    golden("auction_windows");
+}
+
+#[test]
 fn card_velocity() {
     golden("card_velocity");
 }
