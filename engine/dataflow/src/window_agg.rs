@@ -73,11 +73,6 @@ pub fn close_time(row: &Row, close: &WindowClose) -> Option<Time> {
     row.0.get(close.key).and_then(|v| until_ms(v, &close.key_type)).map(|u| u.saturating_add(1))
 }
 
-/// The `(row, time, diff)` updates of `output` that `freeze` keeps (pure logic, for tests).
-pub fn kept(updates: Vec<(Row, Time, Diff)>, close: &WindowClose) -> Vec<(Row, Time, Diff)> {
-    updates.into_iter().filter(|(r, t, _)| close_time(r, close).is_none_or(|c| *t < c)).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -97,6 +92,11 @@ mod tests {
         let close = window_close_key(&[col(0, "k"), col(1, "window_end")], &schema).expect("closes");
         assert_eq!(close.key, 1);
         assert!(window_close_key(&[col(0, "k")], &schema).is_none());
+    }
+
+    /// The updates `freeze` keeps.
+    fn kept(updates: Vec<(Row, Time, Diff)>, close: &WindowClose) -> Vec<(Row, Time, Diff)> {
+        updates.into_iter().filter(|(r, t, _)| close_time(r, close).is_none_or(|c| *t < c)).collect()
     }
 
     #[test]
