@@ -50,6 +50,13 @@ pub fn run_collect(text: &str, workers: usize) -> (BTreeMap<String, Vec<String>>
 /// Runs the pipeline and asserts every view equals the DataFusion oracle; returns the views.
 pub fn run_and_compare(text: &str, workers: usize) -> BTreeMap<String, Vec<String>> {
     let (views, _) = run_collect(text, workers);
+    assert_matches_oracle(text, &views, workers);
+    views
+}
+
+/// Asserts that every view in `views` (as `run_collect` returns them) equals DataFusion
+/// running the view's SELECT over the pipeline's source data and final table contents.
+pub fn assert_matches_oracle(text: &str, views: &BTreeMap<String, Vec<String>>, workers: usize) {
     let pipeline = Pipeline::load(text, &registry()).unwrap_or_else(|e| panic!("{e}"));
     // The oracle needs the tables' final contents: replay the DML without a dataflow.
     let mut pipeline = pipeline;
@@ -66,11 +73,10 @@ pub fn run_and_compare(text: &str, workers: usize) -> BTreeMap<String, Vec<Strin
     }
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio");
     let oracle = rt.block_on(Oracle::new(&pipeline)).unwrap_or_else(|e| panic!("oracle: {e}"));
-    for (name, rows) in &views {
+    for (name, rows) in views {
         let expected = rt.block_on(oracle.view(name)).unwrap_or_else(|e| panic!("oracle {name}: {e}"));
         if !illunare_coord::oracle::same_answer(rows, &expected) {
             assert_eq!(rows, &expected, "view {name} with {workers} worker(s) differs from DataFusion");
         }
     }
-    views
 }
