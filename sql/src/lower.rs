@@ -447,6 +447,38 @@ fn window_limit(predicate: &DfExpr, input: &LogicalPlan) -> Option<usize> {
     best
 }
 
+/// Refuses functions whose value is not a function of the row (`now()`, `random()`,
+/// `uuid()`…): DataFusion would fix them once at planning time, so the view would silently
+/// disagree with any later evaluation. `WATERMARK(src)` is the one allowed (`temporal.rs`).
+pub fn refuse_nondeterministic(plan: &LogicalPlan) -> Result<()> {
+    use datafusion::common::tree_node::TreeNodeRecursion;
+    use datafusion::logical_expr::Volatility;
+    let mut found: Option<String> = None;
+    let _ = plan.apply_with_subqueries(|node| {
+        node.apply_expressions(|e| {
+            e.apply(|x| {
+                if let DfExpr::ScalarFunction(f) = x
+                    && f.func.name() != crate::temporal::WATERMARK
+                    && f.func.signature().volatility != Volatility::Immutable
+                {
+                    found = Some(f.func.name().to_string());
+                    return Ok(TreeNodeRecursion::Stop);
+                }
+                Ok(TreeNodeRecursion::Continue)
+            })
+        })?;
+        Ok(if found.is_some() { TreeNodeRecursion::Stop } else { TreeNodeRecursion::Continue })
+    });
+    match found {
+        Some(name) => Err(LowerError::new(
+            format!("{name}() is not supported in a view: its value would be fixed when the pipeline is planned"),
+            Some(name.as_str()),
+        )
+        .hint("for event time use the source's time column or WATERMARK(src); for a constant, write a literal")),
+        None => Ok(()),
+    }
+}
+
 fn check_no_subquery(e: &DfExpr) -> Result<()> {
     let mut found = None;
     let _ = e.apply(|x| {

@@ -214,6 +214,7 @@ impl Planner {
     pub fn plan_query(&self, query: &datafusion::sql::sqlparser::ast::Query, parsed: &ParsedStatement) -> Result<Plan, SqlError> {
         refuse_set_all(&query.body, parsed)?;
         let logical = self.df_plan(SqlStatement::Query(Box::new(query.clone())), parsed)?;
+        crate::lower::refuse_nondeterministic(&logical).map_err(|e| lower_error(e, parsed))?;
         let optimized = self.ctx.state().optimize(&logical).map_err(|e| df_error(e, &parsed.text, parsed.location))?;
         let optimized = crate::subquery::rewrite_scalar_subqueries(optimized)
             .and_then(|p| self.ctx.state().optimize(&p))
