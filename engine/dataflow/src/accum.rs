@@ -86,7 +86,8 @@ pub enum FastKind {
 pub fn fast_kind(agg: &Aggregate) -> Option<FastKind> {
     use arrow::datatypes::DataType as D;
     let f = &agg.function;
-    if f.is_distinct() || agg.filter.is_some() || !f.order_bys().is_empty() {
+    // FILTER is folded into the argument (`reduce.rs`, `argument`).
+    if f.is_distinct() || !f.order_bys().is_empty() {
         return None;
     }
     let args = f.expressions();

@@ -21,7 +21,8 @@ pub enum Extreme {
 /// Whether `agg` is a plain min/max this path computes (DISTINCT does not change either).
 pub fn extreme_of(agg: &Aggregate, input: &arrow::datatypes::Schema) -> Option<Extreme> {
     let f = &agg.function;
-    if agg.filter.is_some() || !f.order_bys().is_empty() || f.expressions().len() != 1 {
+    // FILTER is folded into the argument (`reduce.rs`, `argument`).
+    if !f.order_bys().is_empty() || f.expressions().len() != 1 {
         return None;
     }
     let arg_type = f.expressions()[0].data_type(input).ok()?;

@@ -54,8 +54,20 @@ fn keyed_args<'s>(input: Coll<'s>, group_keys: &[Expr], args: Vec<Expr>, schema:
     (keyed.map(move |(ext, _row)| (Row(ext.0[..nkeys].to_vec()), Row(ext.0[nkeys..].to_vec()))), errors)
 }
 
+/// The value an aggregate folds per row: its argument, or with `FILTER (WHERE p)`,
+/// `CASE WHEN p THEN arg END` — count/sum/avg/min/max skip NULLs, so filtered-out rows count
+/// for nothing, exactly as the filter says, and the aggregate keeps its incremental method.
 fn argument(agg: &Aggregate) -> Expr {
-    Expr::new(agg.function.expressions()[0].clone(), agg.text.clone())
+    let arg = agg.function.expressions()[0].clone();
+    match &agg.filter {
+        None => Expr::new(arg, agg.text.clone()),
+        Some(filter) => match datafusion_physical_expr::expressions::CaseExpr::try_new(None, vec![(filter.physical.clone(), arg.clone())], None) {
+            Ok(case) => Expr::new(std::sync::Arc::new(case), agg.text.clone()),
+            // Not expected (both sides are valid expressions); the filter is then re-applied
+            // by recomputation, see `fast_kind`.
+            Err(_) => Expr::new(arg, agg.text.clone()),
+        },
+    }
 }
 
 /// The single arguments of the aggregates at `indices`.
