@@ -171,10 +171,15 @@ async fn datafusion_streaming_run(rows: u64, query: &str) -> Result<(Duration, V
             Arc::new(SplitsPartition { schema: schema.clone(), splits: mine, source: SourceHandle(source.clone()) }) as Arc<dyn PartitionStream>
         })
         .collect();
+    timed_query(Arc::new(StreamingTable::try_new(schema, partitions)?), query).await
+}
+
+/// Runs `query` over `tx` = `table` with 2 target partitions: (query time, canonical answer).
+async fn timed_query(table: Arc<dyn datafusion::catalog::TableProvider>, query: &str) -> Result<(Duration, Vec<String>)> {
     let mut config = datafusion::prelude::SessionConfig::new();
     config.options_mut().execution.target_partitions = 2;
     let ctx = datafusion::prelude::SessionContext::new_with_config(config);
-    ctx.register_table("tx", Arc::new(StreamingTable::try_new(schema, partitions)?))?;
+    ctx.register_table("tx", table)?;
     let start = Instant::now();
     let result = ctx.sql(query).await?.collect().await?;
     let elapsed = start.elapsed();
@@ -206,20 +211,8 @@ fn illunare_run(rows: u64, workers: usize, query: &str) -> Result<(Duration, Vec
 async fn datafusion_run(rows: u64, query: &str) -> Result<(Duration, Vec<String>)> {
     let batches: Vec<_> = illunare_source_generator::generate_batches("transactions", rows, 1, 8192)?.collect::<Result<_, _>>()?;
     let schema = batches.first().map(|b| b.schema()).context("no rows")?;
-    let mut config = datafusion::prelude::SessionConfig::new();
-    config.options_mut().execution.target_partitions = 2;
-    let ctx = datafusion::prelude::SessionContext::new_with_config(config);
     let partitions: Vec<Vec<_>> = batches.chunks(batches.len().div_ceil(2).max(1)).map(|c| c.to_vec()).collect();
-    ctx.register_table("tx", Arc::new(MemTable::try_new(schema, partitions)?))?;
-    let start = Instant::now();
-    let result = ctx.sql(query).await?.collect().await?;
-    let elapsed = start.elapsed();
-    let mut out = Vec::new();
-    for b in &result {
-        out.extend(batch_to_rows(b)?);
-    }
-    let schema = result.first().map(|b| b.schema()).context("no result")?;
-    Ok((elapsed, canonical(&out, &schema)))
+    timed_query(Arc::new(MemTable::try_new(schema, partitions)?), query).await
 }
 
 fn main() -> Result<()> {

@@ -123,14 +123,7 @@ pub fn render_reduce<'s>(
         let k2 = kinds.clone();
         let (partial, errs) = partial_accumulate(input.clone(), exprs, group_keys.len(), kinds, input_schema.clone(), relation);
         errors = errors.concat(errs);
-        let partial = match &closing {
-            Some(close) => {
-                let (open, late_rows) = retract_at_close(partial, close.clone(), |k: &Row| k, late.clone());
-                errors = errors.concat(late_rows);
-                open
-            }
-            None => partial,
-        };
+        let partial = close_windows(partial, &closing, |k: &Row| k, &late, &mut errors);
         let counted = partial.count_core::<Diff>();
         let values = counted.flat_map(move |(key, acc): (Row, Accum)| if acc.rows == 0 { None } else { Some((key, Row(finish(&k2, &acc)))) });
         parts.push((values, fast.iter().map(|(i, _)| *i).collect()));
@@ -156,14 +149,7 @@ pub fn render_reduce<'s>(
         // Append-only input: each container can be folded to one row per key and time first.
         let values = if changes == InputChanges::AppendOnly {
             let folded = crate::minmax::prefold(keyed, kinds.clone());
-            let folded = match &closing {
-                Some(close) => {
-                    let (open, late_rows) = retract_at_close(folded, close.clone(), |(k, _): &(Row, Row)| k, late.clone());
-                    errors = errors.concat(late_rows);
-                    open
-                }
-                None => folded,
-            };
+            let folded = close_windows(folded, &closing, |(k, _): &(Row, Row)| k, &late, &mut errors);
             crate::minmax::render_monotonic_minmax(folded, kinds)
         } else {
             render_minmax(keyed, kinds)
@@ -173,14 +159,7 @@ pub fn render_reduce<'s>(
     if !slow.is_empty() {
         let (keyed, key_errors) = key_by(input.clone(), group_keys.clone(), input_schema.clone(), false, relation);
         errors = errors.concat(key_errors);
-        let keyed = match &closing {
-            Some(close) => {
-                let (open, late_rows) = retract_at_close(keyed, close.clone(), |(k, _): &(Row, Row)| k, late.clone());
-                errors = errors.concat(late_rows);
-                open
-            }
-            None => keyed,
-        };
+        let keyed = close_windows(keyed, &closing, |(k, _): &(Row, Row)| k, &late, &mut errors);
         let rel = relation.to_string();
         let aggs: Vec<Aggregate> = slow.iter().map(|&i| aggregates[i].clone()).collect();
         let schema = input_schema.clone();
@@ -200,6 +179,29 @@ pub fn render_reduce<'s>(
 
     let ok = assemble(scope, parts, &aggregates, group_keys.is_empty(), &input_schema);
     Rendered { ok, err: errors }
+}
+
+/// `coll` with each update's retraction scheduled at its window's close, when the reduce
+/// closes windows (`window_agg.rs`); updates already past the close become `errors`.
+fn close_windows<'s, D, R>(
+    coll: differential_dataflow::VecCollection<'s, Time, D, R>,
+    closing: &Option<WindowClose>,
+    key_of: impl Fn(&D) -> &Row + 'static,
+    late: &(impl Fn(&Row) -> Row + Clone + 'static),
+    errors: &mut Coll<'s>,
+) -> differential_dataflow::VecCollection<'s, Time, D, R>
+where
+    D: Clone + 'static,
+    R: differential_dataflow::difference::Abelian + Clone + 'static,
+{
+    match closing {
+        Some(close) => {
+            let (open, late_rows) = retract_at_close(coll, close.clone(), key_of, late.clone());
+            *errors = errors.clone().concat(late_rows);
+            open
+        }
+        None => coll,
+    }
 }
 
 /// The error row of a group (by key) that received rows after its window closed.
@@ -271,14 +273,7 @@ pub fn render_merge<'s>(partials: Coll<'s>, spec: &PreAggregate, closing: Option
                 (Row(row.0[..nkeys].to_vec()), t, acc)
             })
             .as_collection();
-        let accumulated = match &closing {
-            Some(close) => {
-                let (open, late_rows) = retract_at_close(accumulated, close.clone(), |k: &Row| k, late.clone());
-                errors = errors.concat(late_rows);
-                open
-            }
-            None => accumulated,
-        };
+        let accumulated = close_windows(accumulated, &closing, |k: &Row| k, &late, &mut errors);
         let counted = accumulated.count_core::<Diff>();
         let values = counted.flat_map(move |(key, acc): (Row, Accum)| if acc.rows == 0 { None } else { Some((key, Row(finish(&kinds, &acc)))) });
         parts.push((values, fast.iter().map(|(i, _)| *i).collect()));
@@ -288,14 +283,7 @@ pub fn render_merge<'s>(partials: Coll<'s>, spec: &PreAggregate, closing: Option
         let columns: Vec<usize> = extremes.iter().map(|(i, _)| positions[*i]).collect();
         let keyed = partials.map(move |row| (Row(row.0[..nkeys].to_vec()), Row(columns.iter().map(|&c| row.0[c].clone()).collect())));
         let folded = crate::minmax::prefold(keyed, kinds.clone());
-        let folded = match &closing {
-            Some(close) => {
-                let (open, late_rows) = retract_at_close(folded, close.clone(), |(k, _): &(Row, Row)| k, late.clone());
-                errors = errors.concat(late_rows);
-                open
-            }
-            None => folded,
-        };
+        let folded = close_windows(folded, &closing, |(k, _): &(Row, Row)| k, &late, &mut errors);
         let values = crate::minmax::render_monotonic_minmax(folded, kinds);
         parts.push((values, extremes.iter().map(|(i, _)| *i).collect()));
     }
