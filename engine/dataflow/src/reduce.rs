@@ -42,7 +42,15 @@ enum Method {
     /// sorted order (exact for the current multiset, independent of history and workers).
     FloatSum(FastKind),
     Extreme(Extreme),
+    /// `count(DISTINCT x)`: distinct `(group, x)` pairs, then counted as diffs.
+    CountDistinct,
     Recompute,
+}
+
+/// Whether `agg` is a plain `count(DISTINCT x)` (FILTER folds into the argument).
+fn is_count_distinct(agg: &Aggregate) -> bool {
+    let f = &agg.function;
+    f.is_distinct() && f.expressions().len() == 1 && f.order_bys().is_empty() && f.fun().name().eq_ignore_ascii_case("count")
 }
 
 /// Evaluates `group_keys ++ args` per row and splits into `(key, args)`.
@@ -94,6 +102,7 @@ pub fn render_reduce<'s>(
             (Some(k @ (FastKind::SumFloat | FastKind::AvgFloat)), _) if changes == InputChanges::Any => Method::FloatSum(k),
             (Some(k), _) => Method::Accumulable(k),
             (None, Some(e)) => Method::Extreme(e),
+            _ if is_count_distinct(a) => Method::CountDistinct,
             _ => Method::Recompute,
         })
         .collect();
@@ -155,6 +164,25 @@ pub fn render_reduce<'s>(
             render_minmax(keyed, kinds)
         };
         parts.push((values, extremes.iter().map(|(i, _)| *i).collect()));
+    }
+    for (i, _) in methods.iter().enumerate().filter(|(_, m)| matches!(m, Method::CountDistinct)) {
+        let (keyed, errs) = keyed_args(input.clone(), &group_keys, vec![argument(&aggregates[i])], &input_schema, relation);
+        errors = errors.concat(errs);
+        let keyed = close_windows(keyed, &closing, |(k, _): &(Row, Row)| k, &late, &mut errors);
+        // One update per distinct (group, x); NULL x keeps the group alive but is not counted.
+        let pairs = keyed.distinct();
+        use timely::dataflow::operators::vec::Map;
+        let counted = pairs
+            .inner
+            .map(|((key, x), t, d): ((Row, Row), Time, Diff)| {
+                let mut one = Accum { rows: 1, ..Accum::default() };
+                one.nonnull[0] = i64::from(!x.0[0].is_null());
+                (key, t, differential_dataflow::difference::Multiply::multiply(one, &d))
+            })
+            .as_collection()
+            .count_core::<Diff>();
+        let values = counted.flat_map(|(key, acc): (Row, Accum)| if acc.rows == 0 { None } else { Some((key, Row(vec![Datum::Int(acc.nonnull[0])]))) });
+        parts.push((values, vec![i]));
     }
     if !slow.is_empty() {
         let (keyed, key_errors) = key_by(input.clone(), group_keys.clone(), input_schema.clone(), false, relation);
