@@ -6,7 +6,7 @@
 //! parser's primitives, so positions stay exact for every statement of the file.
 
 use datafusion::sql::sqlparser::ast::{ColumnDef, Expr as SqlExpr, Ident, ObjectName, Statement as SqlStatement};
-use datafusion::sql::sqlparser::dialect::GenericDialect;
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 use datafusion::sql::sqlparser::tokenizer::{Token, Word};
@@ -77,7 +77,7 @@ fn byte_offset(text: &str, at: Location) -> usize {
 
 /// Parses every statement of a pipeline file.
 pub fn parse_pipeline(text: &str) -> Result<Vec<ParsedStatement>, SqlError> {
-    let dialect = GenericDialect {};
+    let dialect = PostgreSqlDialect {};
     let start = Location { line: 1, column: 1 };
     let mut parser = Parser::new(&dialect).try_with_sql(text).map_err(|e| parse_error(e, start))?;
     let mut out = Vec::new();
