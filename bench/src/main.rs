@@ -52,6 +52,70 @@ enum Command {
         #[arg(long)]
         only: Option<String>,
     },
+    /// Nexmark: each `pipelines/nexmark/qN.sql` over N events, one child process per query:
+    /// events/s, peak resident memory, largest state (arranged + pending updates).
+    Nexmark {
+        #[arg(long, default_value_t = 1_000_000)]
+        events: u64,
+        #[arg(long, default_value_t = 2)]
+        workers: usize,
+        /// Comma-separated query numbers (default: every file present).
+        #[arg(long)]
+        queries: Option<String>,
+        /// Run this one query in this process.
+        #[arg(long)]
+        only: Option<String>,
+    },
+}
+
+/// Peak resident memory of this process in MiB.
+fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok()))
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(0.0)
+}
+
+/// One Nexmark query in this process: prints one result line.
+fn nexmark_run(query: &str, events: u64, workers: usize) -> Result<()> {
+    let path = format!("pipelines/nexmark/{query}.sql");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
+    let text = with_events(&text, events);
+    let mut pipeline = Pipeline::load(&text, &registry()).map_err(|e| anyhow::anyhow!("{}", e.render(&path, &text)))?;
+    let options = RunOptions { cluster: ClusterConfig { workers, ..Default::default() }, capture_all: false, ..RunOptions::default() };
+    let start = Instant::now();
+    pipeline.start(&options).map_err(|e| anyhow::anyhow!("{e}"))?;
+    pipeline.close_tables();
+    let mut largest = 0i64;
+    while !pipeline.is_finished() {
+        let (arranged, pending) = pipeline.state_size();
+        largest = largest.max(arranged + pending);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let elapsed = start.elapsed();
+    pipeline.join().map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!(
+        "| {query} | {events} | {:.2} | {:.0} | {:.0} | {largest} |",
+        elapsed.as_secs_f64(),
+        events as f64 / elapsed.as_secs_f64(),
+        peak_rss_mib()
+    );
+    Ok(())
+}
+
+/// Every `events = '…'` option set to `events`.
+fn with_events(text: &str, events: u64) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("events = '") {
+        let (head, tail) = rest.split_at(i + "events = '".len());
+        out.push_str(head);
+        out.push_str(&events.to_string());
+        rest = tail.find('\'').map(|j| &tail[j..]).unwrap_or("");
+    }
+    out.push_str(rest);
+    out
 }
 
 const WINDOW_QUERY: &str = "SELECT auction, window_end, count(*) AS bids, max(price) AS top FROM HOP(bid, date_time, INTERVAL '5' SECOND, INTERVAL '10' SECOND) GROUP BY auction, window_end";
@@ -101,7 +165,7 @@ const QUERY: &str = "SELECT merchant, count(*) AS n, sum(amount) AS total, max(a
 
 fn registry() -> illunare_connector::Registry {
     let mut r = illunare_connector::Registry::default();
-    r.add_source(Arc::new(illunare_source_generator::GeneratorConnector));
+    r.add_source(Arc::new(illunare_source_generator::GeneratorConnector)).add_source(Arc::new(illunare_source_file::FileSourceConnector));
     r
 }
 
@@ -218,6 +282,34 @@ async fn datafusion_run(rows: u64, query: &str) -> Result<(Duration, Vec<String>
 fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
+        Command::Nexmark { events, workers, queries, only } => match only {
+            Some(query) => nexmark_run(&query, events, workers)?,
+            None => {
+                let mut names: Vec<String> = match queries {
+                    Some(list) => list.split(',').map(|q| format!("q{}", q.trim().trim_start_matches('q'))).collect(),
+                    None => std::fs::read_dir("pipelines/nexmark")?
+                        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+                        .filter_map(|n| n.strip_suffix(".sql").map(str::to_string))
+                        .collect(),
+                };
+                names.sort_by_key(|n| n.trim_start_matches('q').parse::<u32>().unwrap_or(u32::MAX));
+                println!("Nexmark, {workers} worker(s), dev/release as built; one process per query");
+                println!("| query | events | seconds | events/s | peak RSS MiB | largest state (updates) |");
+                println!("| --- | --- | --- | --- | --- | --- |");
+                for name in names {
+                    let output = std::process::Command::new(std::env::current_exe()?)
+                        .args(["nexmark", "--events", &events.to_string(), "--workers", &workers.to_string(), "--only", &name])
+                        .output()?;
+                    if output.status.success() {
+                        print!("{}", String::from_utf8_lossy(&output.stdout));
+                    } else {
+                        let why = String::from_utf8_lossy(&output.stderr);
+                        let first = why.lines().find(|l| l.contains("error")).unwrap_or("failed").trim().to_string();
+                        println!("| {name} | {events} | — | — | — | not run: {first} |");
+                    }
+                }
+            }
+        },
         Command::Windows { events, workers, only } => match only {
             Some(mode) => windows_run(events, workers, &mode)?,
             None => {
