@@ -68,15 +68,6 @@ enum Command {
     },
 }
 
-/// Peak resident memory of this process in MiB.
-fn peak_rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok()))
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(0.0)
-}
-
 /// One Nexmark query in this process: prints one result line.
 fn nexmark_run(query: &str, events: u64, workers: usize) -> Result<()> {
     let path = format!("pipelines/nexmark/{query}.sql");
@@ -99,7 +90,7 @@ fn nexmark_run(query: &str, events: u64, workers: usize) -> Result<()> {
         "| {query} | {events} | {:.2} | {:.0} | {:.0} | {largest} |",
         elapsed.as_secs_f64(),
         events as f64 / elapsed.as_secs_f64(),
-        peak_rss_mib()
+        status_mib("VmHWM:")
     );
     Ok(())
 }
@@ -120,11 +111,11 @@ fn with_events(text: &str, events: u64) -> String {
 
 const WINDOW_QUERY: &str = "SELECT auction, window_end, count(*) AS bids, max(price) AS top FROM HOP(bid, date_time, INTERVAL '5' SECOND, INTERVAL '10' SECOND) GROUP BY auction, window_end";
 
-/// Resident memory of this process in MiB.
-fn rss_mib() -> f64 {
+/// A memory figure of this process from /proc/self/status (`VmRSS`, `VmHWM`…) in MiB.
+fn status_mib(field: &str) -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok()))
+        .and_then(|s| s.lines().find(|l| l.starts_with(field)).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok()))
         .map(|kb| kb / 1024.0)
         .unwrap_or(0.0)
 }
@@ -151,7 +142,7 @@ fn windows_run(events: u64, workers: usize, mode: &str) -> Result<()> {
         let read: u64 = metrics.iter().map(|(_, m)| m.rows.load(std::sync::atomic::Ordering::Relaxed)).sum();
         if next <= 10 && read * 10 >= bids * next {
             let (arranged, pending) = pipeline.state_size();
-            samples.push(format!("{}%: {arranged} arranged + {pending} pending updates, {:.0} MiB", next * 10, rss_mib()));
+            samples.push(format!("{}%: {arranged} arranged + {pending} pending updates, {:.0} MiB", next * 10, status_mib("VmRSS:")));
             next += 1;
         }
         std::thread::sleep(Duration::from_millis(20));

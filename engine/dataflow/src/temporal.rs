@@ -31,22 +31,8 @@ pub(crate) fn until_ms(d: &Datum, dt: &DataType) -> Option<Time> {
     Some(ms.max(0) as Time)
 }
 
-/// What happens to a row whose retraction time is not after its own time.
-#[derive(Clone)]
-pub enum Expired {
-    /// It never appears (a retention condition that is already false).
-    Drop,
-    /// It is reported in the view's errors with this message (a row for a closed window).
-    Report(String),
-}
-
-/// Retention (`WATERMARK` in WHERE): rows retracted at `until`.
+/// Retention (`WATERMARK` in WHERE): each row is retracted at `until`.
 pub fn render_temporal<'s>(input: Coll<'s>, until: Expr, schema: SchemaRef, relation: &str) -> Rendered<'s> {
-    render_retraction(input, until, 0, Expired::Drop, schema, relation)
-}
-
-/// Rows retracted `grace` ms after `until` (a timestamp over the row).
-pub fn render_retraction<'s>(input: Coll<'s>, until: Expr, grace: Time, expired: Expired, schema: SchemaRef, relation: &str) -> Rendered<'s> {
     let relation = relation.to_string();
     let until_type = until.physical.data_type(&schema).unwrap_or(DataType::Null);
     let tagged = input.inner.unary::<timely::container::CapacityContainerBuilder<Vec<_>>, _, _, _>(Pipeline, "Temporal", move |_, _| {
@@ -59,17 +45,13 @@ pub fn render_retraction<'s>(input: Coll<'s>, until: Expr, grace: Time, expired:
                     let mut session = output.session(&cap);
                     for ((row, t, d), result) in data.drain(..).zip(results) {
                         match result {
-                            Ok(value) => match until_ms(&value.0[0], &until_type).map(|u| u.saturating_add(grace)) {
+                            Ok(value) => match until_ms(&value.0[0], &until_type) {
                                 Some(u) if u > t => {
                                     retractions.push((u, (Ok(row.clone()), u, -d)));
                                     session.give((Ok(row), t, d));
                                 }
-                                _ => {
-                                    if let Expired::Report(message) = &expired {
-                                        let raw = crate::mfp::describe(&row);
-                                        session.give((Err(error_row(&relation, Failure { message: message.clone(), raw })), t, d));
-                                    }
-                                }
+                                // Already expired (or NULL): the condition is false, the row never appears.
+                                _ => {}
                             },
                             Err(e) => {
                                 let raw = crate::mfp::describe(&row);
