@@ -69,8 +69,9 @@ fn detach(plan: &mut Plan, candidates: &[String], relation: &str, out: &mut Hash
         && !out.contains_key(&source)
     {
         let name = if preagg.is_some() { fused_aggregate_name(&source) } else { fused_name(&source) };
+        let event_column = crate::render::event_time_column(plan);
         plan.node = Node::Get { name };
-        out.insert(source, Fused { steps, relation: relation.to_string(), preagg: preagg.map(std::sync::Arc::new) });
+        out.insert(source, Fused { steps, relation: relation.to_string(), preagg: preagg.map(std::sync::Arc::new), event_column });
         return;
     }
     match &mut plan.node {

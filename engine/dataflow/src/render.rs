@@ -33,20 +33,39 @@ pub fn is_monotonic(plan: &Plan) -> bool {
 /// Whether every relation `plan` reads is an event-time source (so its times are event times).
 pub fn is_event_time(plan: &Plan) -> bool {
     match &plan.node {
-        Node::Get { name } => EVENT_SOURCES.with(|s| {
+        Node::Get { name } => EVENT_COLUMNS.with(|s| {
             let s = s.borrow();
-            s.contains(name) || s.iter().any(|src| *name == crate::fuse::fused_name(src))
+            s.contains_key(name) || s.keys().any(|src| *name == crate::fuse::fused_name(src))
         }),
         Node::Constant { .. } => false,
         _ => plan.inputs().iter().all(|i| is_event_time(i)),
     }
 }
 
+/// The output column of `plan` that carries, unchanged, the event time its rows are stamped
+/// with: a row whose column holds `ts` ms has the time `ts` rounded up to the tick. Known through
+/// an event-time source and the maps (plain column references) and filters over it; `None`
+/// elsewhere (after a join or a GROUP BY, a row's time is no longer its column's).
+/// Operators that release state as the frontier passes a time column rely on this.
+pub fn event_time_column(plan: &Plan) -> Option<usize> {
+    use datafusion_physical_expr::expressions::Column;
+    match &plan.node {
+        Node::Get { name } => EVENT_COLUMNS.with(|s| s.borrow().get(name).copied().flatten()),
+        Node::Filter { input, .. } => event_time_column(input),
+        Node::Map { input, exprs } => {
+            let column = event_time_column(input)?;
+            exprs.iter().position(|e| e.physical.downcast_ref::<Column>().is_some_and(|c| c.index() == column))
+        }
+        _ => None,
+    }
+}
+
 thread_local! {
     /// Names of the append-only relations (sources) of the dataflow being built on this worker.
     pub static SOURCES: std::cell::RefCell<std::collections::HashSet<String>> = Default::default();
-    /// Names of its sources with event time.
-    pub static EVENT_SOURCES: std::cell::RefCell<std::collections::HashSet<String>> = Default::default();
+    /// Its event-time sources (and their fused map/filter chains, `fuse.rs`), with the column
+    /// that carries the event time, when the relation still has it.
+    pub static EVENT_COLUMNS: std::cell::RefCell<HashMap<String, Option<usize>>> = Default::default();
 }
 
 /// Renders `plan` for relation `relation` (the name errors are attributed to).

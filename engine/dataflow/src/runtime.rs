@@ -273,9 +273,14 @@ fn run_worker(worker: &mut timely::worker::Worker, shared: &Shared, commands: Re
         let source_names: Vec<String> = spec.sources.iter().map(|(n, _)| n.clone()).collect();
         let mut other_uses: Vec<String> = spec.sinks.iter().map(|s| s.from.clone()).collect();
         other_uses.extend(spec.captures.iter().cloned());
-        let mut fused = crate::fuse::fuse_sources(&mut views, &source_names, &other_uses);
         crate::render::SOURCES.with(|s| *s.borrow_mut() = source_names.iter().cloned().collect());
-        crate::render::EVENT_SOURCES.with(|s| *s.borrow_mut() = spec.event_times.keys().cloned().collect());
+        crate::render::EVENT_COLUMNS.with(|s| *s.borrow_mut() = spec.event_times.iter().map(|(n, e)| (n.clone(), Some(e.column))).collect());
+        let mut fused = crate::fuse::fuse_sources(&mut views, &source_names, &other_uses);
+        for (source, chain) in &fused {
+            if chain.preagg.is_none() && spec.event_times.contains_key(source) {
+                crate::render::EVENT_COLUMNS.with(|s| s.borrow_mut().insert(crate::fuse::fused_name(source), chain.event_column));
+            }
+        }
         for (name, source) in &spec.sources {
             let metrics = shared.metrics.get(name).cloned().unwrap_or_default();
             let context = SourceContext {

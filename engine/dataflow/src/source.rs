@@ -139,6 +139,8 @@ pub struct Fused {
     /// A GROUP BY over the chain, split in two phases (`preagg.rs`): the source then emits
     /// partial aggregates per tick instead of rows.
     pub preagg: Option<Arc<PreAggregate>>,
+    /// The chain's output column carrying the event time (`render::event_time_column`).
+    pub event_column: Option<usize>,
 }
 
 /// What the fused chain made of a batch: still a batch, or rows once some row failed.
