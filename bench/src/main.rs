@@ -23,6 +23,8 @@ use illunare_coord::{Pipeline, RunOptions};
 use illunare_dataflow::ClusterConfig;
 use illunare_types::batch_to_rows;
 
+mod nexmark;
+
 #[derive(Parser)]
 struct Cli {
     #[command(subcommand)]
@@ -65,54 +67,20 @@ enum Command {
         /// Run this one query in this process.
         #[arg(long)]
         only: Option<String>,
+        /// Read the events from the CSV files `illunare generate nexmark --format csv` wrote to
+        /// this directory (person.csv, auction.csv, bid.csv) instead of the generator.
+        #[arg(long)]
+        data: Option<std::path::PathBuf>,
+        /// With `--only`: write the view's final rows to this file as JSON lines (bench/flink.sh).
+        #[arg(long)]
+        dump: Option<std::path::PathBuf>,
     },
-}
-
-/// One Nexmark query in this process: prints one result line.
-fn nexmark_run(query: &str, events: u64, workers: usize) -> Result<()> {
-    let path = format!("pipelines/nexmark/{query}.sql");
-    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
-    let text = with_events(&text, events);
-    let mut pipeline = Pipeline::load(&text, &registry()).map_err(|e| anyhow::anyhow!("{}", e.render(&path, &text)))?;
-    let options = RunOptions { cluster: ClusterConfig { workers, ..Default::default() }, capture_all: false, ..RunOptions::default() };
-    let start = Instant::now();
-    pipeline.start(&options).map_err(|e| anyhow::anyhow!("{e}"))?;
-    pipeline.close_tables();
-    let mut largest = 0i64;
-    while !pipeline.is_finished() {
-        let (arranged, pending) = pipeline.state_size();
-        largest = largest.max(arranged + pending);
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let elapsed = start.elapsed();
-    pipeline.join().map_err(|e| anyhow::anyhow!("{e}"))?;
-    println!(
-        "| {query} | {events} | {:.2} | {:.0} | {:.0} | {largest} |",
-        elapsed.as_secs_f64(),
-        events as f64 / elapsed.as_secs_f64(),
-        status_mib("VmHWM:")
-    );
-    Ok(())
-}
-
-/// Every `events = '…'` option set to `events`.
-fn with_events(text: &str, events: u64) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(i) = rest.find("events = '") {
-        let (head, tail) = rest.split_at(i + "events = '".len());
-        out.push_str(head);
-        out.push_str(&events.to_string());
-        rest = tail.find('\'').map(|j| &tail[j..]).unwrap_or("");
-    }
-    out.push_str(rest);
-    out
 }
 
 const WINDOW_QUERY: &str = "SELECT auction, window_end, count(*) AS bids, max(price) AS top FROM HOP(bid, date_time, INTERVAL '5' SECOND, INTERVAL '10' SECOND) GROUP BY auction, window_end";
 
 /// A memory figure of this process from /proc/self/status (`VmRSS`, `VmHWM`…) in MiB.
-fn status_mib(field: &str) -> f64 {
+pub(crate) fn status_mib(field: &str) -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| s.lines().find(|l| l.starts_with(field)).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok()))
@@ -154,7 +122,7 @@ fn windows_run(events: u64, workers: usize, mode: &str) -> Result<()> {
 
 const QUERY: &str = "SELECT merchant, count(*) AS n, sum(amount) AS total, max(amount) AS largest FROM tx WHERE amount > 20 GROUP BY merchant";
 
-fn registry() -> illunare_connector::Registry {
+pub(crate) fn registry() -> illunare_connector::Registry {
     let mut r = illunare_connector::Registry::default();
     r.add_source(Arc::new(illunare_source_generator::GeneratorConnector)).add_source(Arc::new(illunare_source_file::FileSourceConnector));
     r
@@ -273,8 +241,8 @@ async fn datafusion_run(rows: u64, query: &str) -> Result<(Duration, Vec<String>
 fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Nexmark { events, workers, queries, only } => match only {
-            Some(query) => nexmark_run(&query, events, workers)?,
+        Command::Nexmark { events, workers, queries, only, data, dump } => match only {
+            Some(query) => nexmark::run(&query, events, workers, data.as_deref(), dump.as_deref())?,
             None => {
                 let mut names: Vec<String> = match queries {
                     Some(list) => list.split(',').map(|q| format!("q{}", q.trim().trim_start_matches('q'))).collect(),
@@ -288,9 +256,12 @@ fn main() -> Result<()> {
                 println!("| query | events | seconds | events/s | peak RSS MiB | largest state (updates) |");
                 println!("| --- | --- | --- | --- | --- | --- |");
                 for name in names {
-                    let output = std::process::Command::new(std::env::current_exe()?)
-                        .args(["nexmark", "--events", &events.to_string(), "--workers", &workers.to_string(), "--only", &name])
-                        .output()?;
+                    let mut child = std::process::Command::new(std::env::current_exe()?);
+                    child.args(["nexmark", "--events", &events.to_string(), "--workers", &workers.to_string(), "--only", &name]);
+                    if let Some(dir) = &data {
+                        child.arg("--data").arg(dir);
+                    }
+                    let output = child.output()?;
                     if output.status.success() {
                         print!("{}", String::from_utf8_lossy(&output.stdout));
                     } else {

@@ -1,0 +1,39 @@
+"""Compares two JSON-lines files of rows as multisets (floats to 1e-9 relative), for bench/flink.sh.
+
+usage: same_rows.py LABEL ILLUNARE.jsonl FLINK.jsonl   (exit 1 when they differ)
+"""
+
+import json
+import sys
+from collections import Counter
+
+
+def canonical(value):
+    if isinstance(value, float):
+        return float(f"{value:.9g}")
+    return value
+
+
+def rows(path):
+    with open(path) as f:
+        return Counter(json.dumps([canonical(v) for v in json.loads(line)]) for line in f if line.strip())
+
+
+def main():
+    label, ours_path, theirs_path = sys.argv[1:4]
+    ours, theirs = rows(ours_path), rows(theirs_path)
+    if ours == theirs:
+        print(f"{label}: same {sum(ours.values())} rows")
+        return
+    only_ours = ours - theirs
+    only_theirs = theirs - ours
+    print(f"{label}: DIFFERENT: illunare {sum(ours.values())} rows, Flink {sum(theirs.values())} rows")
+    for row in list(only_ours)[:5]:
+        print(f"  only illunare: {row}")
+    for row in list(only_theirs)[:5]:
+        print(f"  only Flink:    {row}")
+    sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
