@@ -38,7 +38,8 @@ def source_ddl(data_dir):
     # keeps the microseconds for comparisons and output, and `rt` (the same time truncated to
     # the millisecond, which moves no row across a window boundary) carries the watermark and
     # is what the window TVFs use.
-    rowtime = "rt AS CAST(date_time AS TIMESTAMP(3)), WATERMARK FOR rt AS rt - INTERVAL '4' SECOND"
+    # (A computed column cannot read another one, hence `rt` from the text again.)
+    rowtime = f"rt AS CAST({timestamp('date_time_text')} AS TIMESTAMP(3)), WATERMARK FOR rt AS rt - INTERVAL '4' SECOND"
     return [
         f"""CREATE TABLE person (id BIGINT, name STRING, email_address STRING, credit_card STRING,
               city STRING, state STRING, date_time_text STRING, extra STRING,

@@ -1,9 +1,11 @@
-"""Compares two JSON-lines files of rows as multisets (floats to 1e-9 relative), for bench/flink.sh.
+"""Compares two JSON-lines files of rows as multisets (floats to 1e-9 relative, times to the
+millisecond: Flink's time attributes have millisecond precision), for bench/flink.sh.
 
 usage: same_rows.py LABEL ILLUNARE.jsonl FLINK.jsonl   (exit 1 when they differ)
 """
 
 import json
+import re
 import sys
 from collections import Counter
 
@@ -11,7 +13,12 @@ from collections import Counter
 def canonical(value):
     if isinstance(value, float):
         return float(f"{value:.9g}")
+    if isinstance(value, str) and TIME.fullmatch(value):
+        return value[:23]
     return value
+
+
+TIME = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}")
 
 
 def rows(path):
