@@ -33,10 +33,8 @@ pub fn is_monotonic(plan: &Plan) -> bool {
 /// Whether every relation `plan` reads is an event-time source (so its times are event times).
 pub fn is_event_time(plan: &Plan) -> bool {
     match &plan.node {
-        Node::Get { name } => EVENT_COLUMNS.with(|s| {
-            let s = s.borrow();
-            s.contains_key(name) || s.keys().any(|src| *name == crate::fuse::fused_name(src))
-        }),
+        // Sources and their fused chains (registered under `fuse::fused_name` by the runtime).
+        Node::Get { name } => EVENT_COLUMNS.with(|s| s.borrow().contains_key(name)),
         Node::Constant { .. } => false,
         _ => plan.inputs().iter().all(|i| is_event_time(i)),
     }
