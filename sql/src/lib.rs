@@ -12,6 +12,7 @@ mod error;
 mod lower;
 mod parser;
 mod planner;
+mod session;
 mod subquery;
 pub mod temporal;
 mod windows;

@@ -113,7 +113,8 @@ impl Lowerer {
                 let name = scan.table_name.table().to_string();
                 let source_schema = scan.source.schema();
                 let full = DFSchema::try_from_qualified_schema(scan.table_name.clone(), &source_schema)?;
-                let mut out = Plan::new(Node::Get { name }, source_schema.clone());
+                // SESSION(…) windows scan a marker table function (`session.rs`).
+                let mut out = crate::session::lower_scan(scan).unwrap_or_else(|| Plan::new(Node::Get { name }, source_schema.clone()));
                 if let Some(projection) = &scan.projection {
                     let exprs = projection.iter().map(|&i| self.column(i, &full)).collect::<Result<Vec<_>>>()?;
                     let projected = arrow_schema(&scan.projected_schema);

@@ -80,8 +80,12 @@ pub struct ViewDef {
     pub name: String,
     pub plan: Plan,
     pub materialized: bool,
-    /// The view's query as SQL, for the batch oracle.
+    /// The view's query as the engine planned it (TUMBLE/HOP rewritten to plain SQL, SESSION to
+    /// the engine's marker table function).
     pub query: String,
+    /// The view's query for the batch oracle: `query`, except that SESSION windows are an
+    /// independent window-function formulation DataFusion executes (`session.rs`).
+    pub oracle_query: String,
 }
 
 #[derive(Clone, Debug)]
@@ -134,6 +138,7 @@ pub fn session_context() -> SessionContext {
     options.execution.target_partitions = 1;
     let ctx = SessionContext::new_with_config(config);
     crate::temporal::register(&ctx);
+    crate::session::register(&ctx);
     ctx
 }
 
@@ -381,14 +386,20 @@ impl Planner {
                         .with_hint("alias the columns in the SELECT instead"));
                 }
                 // TUMBLE/HOP become plain SQL; the oracle re-executes the rewritten text.
+                // SESSION becomes the engine's marker here and window functions for the oracle.
+                let relations = |r: &str| self.catalog.get(r).map(|e| e.schema.clone());
+                let mut oracle_query = v.query.as_ref().clone();
+                crate::windows::rewrite_query_for(&mut oracle_query, stmt, &relations, crate::windows::Target::Batch)?;
+                crate::temporal::rewrite_watermark_calls(&mut oracle_query);
                 let mut query = v.query.as_ref().clone();
-                crate::windows::rewrite_query(&mut query, stmt, &|r| self.catalog.get(r).map(|e| e.schema.clone()))?;
+                crate::windows::rewrite_query(&mut query, stmt, &relations)?;
                 crate::temporal::rewrite_watermark_calls(&mut query);
                 let plan = self.plan_query(&query, stmt)?;
                 check_unique_names(&name, &plan.schema, stmt)?;
                 self.register(&name, if v.materialized { RelationKind::MaterializedView } else { RelationKind::View }, plan.schema.clone(), stmt.location)?;
                 self.register(&errors_name(&name), RelationKind::Errors, error_schema(), stmt.location)?;
-                Ok(Statement::CreateView(ViewDef { name, plan, materialized: v.materialized, query: query.to_string() }))
+                let (query, oracle_query) = (query.to_string(), oracle_query.to_string());
+                Ok(Statement::CreateView(ViewDef { name, plan, materialized: v.materialized, query, oracle_query }))
             }
             SqlStatement::Insert(_) | SqlStatement::Update(_) | SqlStatement::Delete(_) => {
                 let kind = match sql {

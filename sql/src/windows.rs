@@ -36,7 +36,9 @@
 //! [`MAX_HOP_WINDOWS`] windows per row). Intervals are re-emitted in one canonical unit, so the
 //! number of HOP branches and what DataFusion computes cannot disagree. A row whose time is
 //! NULL gets NULL `window_start`/`window_end` (as `date_bin` gives), once, for HOP as for
-//! TUMBLE. `SESSION` windows are refused with a clear error.
+//! TUMBLE. `SESSION(relation, time_col, gap [, partition_col …])` depends on neighbouring rows,
+//! so it is no per-row rewrite: see `session.rs` (the engine's marker table function, and a
+//! window-function formulation for the batch oracle and DML, chosen by [`Target`]).
 
 use std::ops::ControlFlow;
 
@@ -66,16 +68,32 @@ pub(crate) type Relations<'a> = &'a dyn Fn(&str) -> Option<SchemaRef>;
 
 /// Rewrites every `TUMBLE(…)` / `HOP(…)` in `FROM` anywhere in `query` (subqueries, CTEs,
 /// joins, set operations) into a plain-SQL derived table.
+/// `SESSION(…)` becomes the engine's table function (see `session.rs`).
 pub(crate) fn rewrite_query(query: &mut Query, parsed: &ParsedStatement, relations: Relations) -> Result<(), SqlError> {
-    match query.visit(&mut WindowRewriter { parsed, relations, ctes: Vec::new() }) {
+    rewrite_query_for(query, parsed, relations, Target::Engine)
+}
+
+/// Who will run the rewritten SQL: the engine (`SESSION` as the marker table function that
+/// lowers to `Node::Session`) or DataFusion in batch (`SESSION` as window-function SQL: the
+/// oracle's text, and DML). TUMBLE and HOP are the same for both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Target {
+    Engine,
+    Batch,
+}
+
+/// [`rewrite_query`] for `target`.
+pub(crate) fn rewrite_query_for(query: &mut Query, parsed: &ParsedStatement, relations: Relations, target: Target) -> Result<(), SqlError> {
+    match query.visit(&mut WindowRewriter { parsed, relations, ctes: Vec::new(), target }) {
         ControlFlow::Continue(()) => Ok(()),
         ControlFlow::Break(e) => Err(*e),
     }
 }
 
-/// [`rewrite_query`] for every query inside a statement (`INSERT … SELECT`, subqueries in DML).
+/// [`rewrite_query`] for every query inside a statement (`INSERT … SELECT`, subqueries in DML),
+/// which DataFusion executes in batch.
 pub(crate) fn rewrite_statement(statement: &mut SqlStatement, parsed: &ParsedStatement, relations: Relations) -> Result<(), SqlError> {
-    match statement.visit(&mut WindowRewriter { parsed, relations, ctes: Vec::new() }) {
+    match statement.visit(&mut WindowRewriter { parsed, relations, ctes: Vec::new(), target: Target::Batch }) {
         ControlFlow::Continue(()) => Ok(()),
         ControlFlow::Break(e) => Err(*e),
     }
@@ -112,7 +130,7 @@ impl WindowKind {
         match self {
             WindowKind::Tumble => "TUMBLE(relation, time_column, INTERVAL '10' SECOND)",
             WindowKind::Hop => "HOP(relation, time_column, slide, size), e.g. HOP(t, ts, INTERVAL '2' SECOND, INTERVAL '10' SECOND)",
-            WindowKind::Session => "SESSION(relation, time_column, gap)",
+            WindowKind::Session => "SESSION(relation, time_column, gap [, partition_column …]), e.g. SESSION(bid, date_time, INTERVAL '5' SECOND, auction)",
         }
     }
 }
@@ -122,6 +140,7 @@ struct WindowRewriter<'a> {
     relations: Relations<'a>,
     /// Names of the CTEs in scope, innermost query last: they shadow catalog relations.
     ctes: Vec<Vec<String>>,
+    target: Target,
 }
 
 impl VisitorMut for WindowRewriter<'_> {
@@ -207,10 +226,6 @@ impl WindowRewriter<'_> {
             SqlExpr::Interval(_) => keyword_before(&self.parsed.text, self.parsed.location, at(e), "interval").unwrap_or(at(e)),
             _ => at(e),
         };
-        if kind == WindowKind::Session {
-            return Err(SqlError::new(fn_at, "SESSION windows are not supported yet")
-                .with_hint("use TUMBLE(relation, time_column, size) or HOP(relation, time_column, slide, size)"));
-        }
         let call = kind.name();
         if settings.is_some()
             || !with_hints.is_empty()
@@ -224,9 +239,14 @@ impl WindowRewriter<'_> {
             return Err(SqlError::new(fn_at, format!("{call}(…) takes no table modifiers (hints, TABLESAMPLE, WITH ORDINALITY, …)"))
                 .with_hint("apply them in a view and window the view"));
         }
-        let expected = if kind == WindowKind::Tumble { 3 } else { 4 };
+        let expected = match kind {
+            WindowKind::Tumble => 3,
+            WindowKind::Hop => 4,
+            WindowKind::Session => args.len().max(3),
+        };
         if args.len() != expected {
-            return Err(SqlError::new(fn_at, format!("{call} takes {expected} arguments, got {}", args.len()))
+            let at_least = if kind == WindowKind::Session { "at least " } else { "" };
+            return Err(SqlError::new(fn_at, format!("{call} takes {at_least}{expected} arguments, got {}", args.len()))
                 .with_hint(format!("write {}", kind.usage())));
         }
         let mut exprs = Vec::with_capacity(args.len());
@@ -268,6 +288,11 @@ impl WindowRewriter<'_> {
                 SqlError::new(arg_at(e), format!("{call} {what}: {m}")).with_hint("write a literal such as INTERVAL '10' SECOND or INTERVAL '1 hour 30 minutes'")
             })
         };
+        if kind == WindowKind::Session {
+            let gap_ms = millis(exprs[2], "gap")?;
+            let partition = exprs[3..].iter().map(|e| self.partition_column(e, at(*e))).collect::<Result<Vec<_>, _>>()?;
+            return self.rewrite_session(&relation, &time, gap_ms, partition, alias, fn_at, at(exprs[1]), arg_at(exprs[2]));
+        }
         let time_sql = time.to_string();
         let sql = match kind {
             WindowKind::Tumble => {
@@ -320,6 +345,86 @@ impl WindowRewriter<'_> {
 }
 
 impl WindowRewriter<'_> {
+    /// A partition argument of SESSION: a column name.
+    fn partition_column(&self, e: &SqlExpr, at: Location) -> Result<String, SqlError> {
+        match e {
+            SqlExpr::Identifier(id) => Ok(normalize_ident(id)),
+            SqlExpr::CompoundIdentifier(ids) if !ids.is_empty() => Ok(normalize_ident(&ids[ids.len() - 1])),
+            other => Err(SqlError::new(at, format!("the partition arguments of SESSION must be columns of the relation, not '{other}'"))
+                .with_hint("compute the key in a view and pass that column")),
+        }
+    }
+
+    /// `SESSION(…)` for the engine (the marker table function) or for batch (window functions).
+    /// The relation must be a catalog relation: its schema is needed (the batch text lists its
+    /// columns, the marker looks it up).
+    #[allow(clippy::too_many_arguments)]
+    fn rewrite_session(
+        &self,
+        relation: &ObjectName,
+        time: &SqlExpr,
+        gap_ms: i64,
+        partition: Vec<String>,
+        alias: &Option<TableAlias>,
+        fn_at: Location,
+        time_at: Location,
+        gap_at: Location,
+    ) -> Result<TableFactor, SqlError> {
+        let name = relation.0.iter().map(|p| p.as_ident().map(normalize_ident).unwrap_or_else(|| p.to_string())).collect::<Vec<_>>().join(".");
+        let not_catalog = || {
+            SqlError::new(fn_at, format!("the first argument of SESSION must name a source, table or view, and '{name}' is not one"))
+                .with_hint("to window a CTE or a query, define it as a view and pass the view's name")
+        };
+        if self.ctes.iter().flatten().any(|c| *c == name) {
+            return Err(not_catalog());
+        }
+        let schema = (self.relations)(&name).ok_or_else(not_catalog)?;
+        self.check_columns(WindowKind::Session, relation, time, fn_at, time_at)?;
+        let time_name = match time {
+            SqlExpr::Identifier(id) => normalize_ident(id),
+            SqlExpr::CompoundIdentifier(ids) => ids.last().map(normalize_ident).unwrap_or_default(),
+            _ => String::new(),
+        };
+        let field = schema.field_with_name(&time_name).map_err(|_| {
+            SqlError::new(time_at, format!("'{name}' has no column '{time_name}'")).with_hint("the second argument of SESSION is the relation's TIMESTAMP column")
+        })?;
+        if let DataType::Timestamp(unit, _) = field.data_type() {
+            crate::session::gap_fits(unit, gap_ms).map_err(|m| SqlError::new(gap_at, format!("SESSION gap: {m}")))?;
+        }
+        for p in &partition {
+            if schema.field_with_name(p).is_err() {
+                let at = locate_word(&self.parsed.text, fn_at, p).unwrap_or(fn_at);
+                return Err(SqlError::new(at, format!("'{name}' has no column '{p}' to partition sessions by")));
+            }
+        }
+        let call = crate::session::SessionCall { relation: name, time: time_name, gap_ms, partition };
+        let alias = alias.clone().unwrap_or_else(|| TableAlias {
+            explicit: true,
+            name: relation.0.last().and_then(|p| p.as_ident()).cloned().unwrap_or_else(|| Ident::new(relation.to_string())),
+            columns: vec![],
+            at: None,
+        });
+        let internal = |e: String| SqlError::new(fn_at, format!("internal error rewriting SESSION: {e}"));
+        match self.target {
+            Target::Batch => {
+                let columns: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+                let sql = call.oracle_sql(&columns, &interval_literal(gap_ms));
+                let subquery = Parser::new(&GenericDialect {}).try_with_sql(&sql).and_then(|mut p| p.parse_query()).map_err(|e| internal(e.to_string()))?;
+                Ok(TableFactor::Derived { lateral: false, subquery, alias: Some(alias), sample: None })
+            }
+            Target::Engine => {
+                let sql = format!("SELECT * FROM {}", call.engine_sql());
+                let query = Parser::new(&GenericDialect {}).try_with_sql(&sql).and_then(|mut p| p.parse_query()).map_err(|e| internal(e.to_string()))?;
+                let datafusion::sql::sqlparser::ast::SetExpr::Select(select) = *query.body else { return Err(internal(sql)) };
+                let Some(mut factor) = select.from.into_iter().next().map(|t| t.relation) else { return Err(internal(sql)) };
+                if let TableFactor::Table { alias: a, .. } = &mut factor {
+                    *a = Some(alias);
+                }
+                Ok(factor)
+            }
+        }
+    }
+
     /// With the relation's schema from the catalog (unless a CTE shadows it): the time column
     /// must be a TIMESTAMP, and `window_start` / `window_end` must not exist yet.
     fn check_columns(&self, kind: WindowKind, relation: &ObjectName, time: &SqlExpr, fn_at: Location, time_at: Location) -> Result<(), SqlError> {
@@ -702,8 +807,24 @@ mod tests {
         assert_eq!(e.location, Location { line: 1, column: 44 }, "{e}");
         let e = planner.create_view("x", "SELECT * FROM TUMBLE(bids, ts, INTERVAL '10' SECOND)", false).unwrap_err();
         assert!(e.message.contains("bids") && e.message.contains("not found"), "{e}");
-        let e = planner.create_view("x", "SELECT * FROM SESSION(bid, ts, INTERVAL '10' SECOND)", false).unwrap_err();
-        assert_eq!(e.message, "SESSION windows are not supported yet");
+        let e = planner.create_view("x", "SELECT * FROM SESSION(bid, n, INTERVAL '10' SECOND)", false).unwrap_err();
+        assert_eq!(e.message, "the time column of SESSION, 'n', is Int64, not a TIMESTAMP");
+        assert_eq!(e.location, Location { line: 1, column: 45 }, "{e}");
+        let e = planner.create_view("x", "SELECT * FROM SESSION(bid, ts, INTERVAL '10' SECOND, nope)", false).unwrap_err();
+        assert!(e.message.contains("no column 'nope' to partition"), "{e}");
+        let e = planner.create_view("x", "WITH c AS (SELECT * FROM bid) SELECT * FROM SESSION(c, ts, INTERVAL '1' SECOND)", false).unwrap_err();
+        assert!(e.message.contains("first argument of SESSION must name a source, table or view"), "{e}");
+        let e = planner.create_view("x", "SELECT * FROM SESSION(bid, ts, 5)", false).unwrap_err();
+        assert!(e.message.contains("SESSION gap: expected an interval literal"), "{e}");
+        // The engine plans the marker; the oracle text uses window functions.
+        let view = planner
+            .create_view("s", "SELECT auction, window_start, window_end, count(*) AS n FROM SESSION(bid, ts, INTERVAL '5' SECOND, auction) GROUP BY 1, 2, 3", false)
+            .unwrap();
+        assert!(view.query.contains("__illunare_session('bid', 'ts', 5000, 'auction')"), "{}", view.query);
+        assert!(view.oracle_query.contains("lag(\"ts\") OVER") && !view.oracle_query.contains("__illunare_session("), "{}", view.oracle_query);
+        assert!(view.plan.explain().contains("Session partition [0] time #2 gap 5000 ms"), "{}", view.plan.explain());
+        let ts = arrow::datatypes::DataType::Timestamp(arrow::datatypes::TimeUnit::Nanosecond, None);
+        assert_eq!(view.plan.schema.field(1).data_type(), &ts);
     }
 
     #[test]
@@ -756,9 +877,15 @@ mod tests {
     fn errors_point_at_the_call_or_argument() {
         let err = |query: &str| rewrite(query).expect_err(query);
         // "CREATE VIEW v AS " is 17 characters: the query starts at column 18.
+        // Without a catalog, SESSION cannot know the relation.
         let e = err("SELECT * FROM SESSION(t, ts, INTERVAL '1' MINUTE)");
-        assert_eq!(e.message, "SESSION windows are not supported yet");
+        assert!(e.message.contains("first argument of SESSION must name a source, table or view"), "{e}");
         assert_eq!(e.location, Location { line: 1, column: 32 });
+        let e = err("SELECT * FROM SESSION(t, ts)");
+        assert!(e.message.contains("SESSION takes at least 3 arguments, got 2"), "{e}");
+        let e = err("SELECT * FROM SESSION(t, ts, INTERVAL '0' SECOND)");
+        assert!(e.message.contains("SESSION gap: the interval must be positive"), "{e}");
+        assert_eq!(e.location, Location { line: 1, column: 46 });
         let e = err("SELECT * FROM TUMBLE(t, ts)");
         assert!(e.message.contains("TUMBLE takes 3 arguments, got 2"), "{e}");
         assert_eq!(e.location, Location { line: 1, column: 32 });

@@ -103,7 +103,7 @@ impl Oracle {
                     register(&ctx, &def.name, def.schema.clone(), vec![batch])?;
                 }
                 Statement::CreateView(def) => {
-                    ctx.sql(&format!("CREATE VIEW \"{}\" AS {}", def.name, def.query)).await.map_err(df)?;
+                    ctx.sql(&format!("CREATE VIEW \"{}\" AS {}", def.name, def.oracle_query)).await.map_err(df)?;
                     schemas.insert(def.name.clone(), def.plan.schema.clone());
                     register(&ctx, &errors_name(&def.name), error_schema(), vec![])?;
                 }

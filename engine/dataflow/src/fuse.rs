@@ -81,7 +81,8 @@ fn detach(plan: &mut Plan, candidates: &[String], relation: &str, out: &mut Hash
         | Node::Reduce { input, .. }
         | Node::Distinct { input }
         | Node::TopK { input, .. }
-        | Node::Temporal { input, .. } => {
+        | Node::Temporal { input, .. }
+        | Node::Session { input, .. } => {
             detach(input, candidates, relation, out)
         }
         Node::Join { left, right, .. } => {

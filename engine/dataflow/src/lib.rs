@@ -21,6 +21,7 @@ pub mod preagg;
 pub mod reduce;
 pub mod render;
 pub mod runtime;
+pub mod session;
 pub mod sink;
 pub mod source;
 pub mod source_clock;

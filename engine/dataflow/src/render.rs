@@ -26,8 +26,18 @@ pub fn is_monotonic(plan: &Plan) -> bool {
         Node::Map { input, .. } | Node::Filter { input, .. } => is_monotonic(input),
         Node::Join { left, right, kind: illunare_plan::JoinKind::Inner, .. } => is_monotonic(left) && is_monotonic(right),
         Node::Union { inputs } => inputs.iter().all(is_monotonic),
+        // Closed sessions are emitted once and never retracted.
+        Node::Session { .. } => session_on_event_time(plan),
         _ => false,
     }
+}
+
+/// Whether a `Node::Session` takes the event-time rendering (`session.rs`): its input is
+/// append-only, stamped by the session's time column, and the gap is at least a tick.
+pub fn session_on_event_time(plan: &Plan) -> bool {
+    let Node::Session { input, time, gap_ms, .. } = &plan.node else { return false };
+    let tick = TICK_MS.with(|t| t.get()).max(1);
+    u64::try_from(*gap_ms).is_ok_and(|g| g >= tick) && is_monotonic(input) && event_time_column(input) == Some(*time)
 }
 
 /// Whether every relation `plan` reads is an event-time source (so its times are event times).
@@ -64,6 +74,10 @@ thread_local! {
     /// Its event-time sources (and their fused map/filter chains, `fuse.rs`), with the column
     /// that carries the event time, when the relation still has it.
     pub static EVENT_COLUMNS: std::cell::RefCell<HashMap<String, Option<usize>>> = Default::default();
+    /// The sources' tick in ms (`DataflowSpec::tick_ms`).
+    pub static TICK_MS: std::cell::Cell<Time> = const { std::cell::Cell::new(1) };
+    /// The process's state counters, for operators that hold state outside arrangements.
+    pub static STATE: std::cell::RefCell<Option<std::sync::Arc<crate::state_metrics::StateMetrics>>> = Default::default();
 }
 
 /// Renders `plan` for relation `relation` (the name errors are attributed to).
@@ -137,6 +151,20 @@ pub fn render_plan<'s>(scope: timely::dataflow::Scope<'s, Time>, plan: &Plan, ct
             let i = render_plan(scope, input, ctx, relation)?;
             let t = crate::temporal::render_temporal(i.ok, until.clone(), input.schema.clone(), relation);
             Rendered { ok: t.ok, err: i.err.concat(t.err) }
+        }
+        Node::Session { input, partition, time, gap_ms } => {
+            let i = render_plan(scope, input, ctx, relation)?;
+            let time_type = input.schema.fields().get(*time).map(|f| f.data_type().clone()).unwrap_or(arrow::datatypes::DataType::Null);
+            let spec = crate::session::SessionSpec::new(partition.clone(), *time, *gap_ms, time_type)
+                .ok_or_else(|| format!("SESSION over column #{time}: not a TIMESTAMP, or a gap of {gap_ms} ms that its unit cannot hold"))?;
+            let ok = if session_on_event_time(plan) {
+                let tick = TICK_MS.with(|t| t.get());
+                let metrics = STATE.with(|s| s.borrow().clone());
+                crate::session::render_session_event_time(i.ok, spec, tick, metrics)
+            } else {
+                crate::session::render_session(i.ok, spec)
+            };
+            Rendered { ok, err: i.err }
         }
         Node::TopK { input, partition, order, offset, limit, numbering } => {
             let i = render_plan(scope, input, ctx, relation)?;

@@ -275,6 +275,8 @@ fn run_worker(worker: &mut timely::worker::Worker, shared: &Shared, commands: Re
         other_uses.extend(spec.captures.iter().cloned());
         crate::render::SOURCES.with(|s| *s.borrow_mut() = source_names.iter().cloned().collect());
         crate::render::EVENT_COLUMNS.with(|s| *s.borrow_mut() = spec.event_times.iter().map(|(n, e)| (n.clone(), Some(e.column))).collect());
+        crate::render::TICK_MS.with(|t| t.set(spec.tick_ms.max(1)));
+        crate::render::STATE.with(|s| *s.borrow_mut() = Some(shared.state.clone()));
         let mut fused = crate::fuse::fuse_sources(&mut views, &source_names, &other_uses);
         for (source, chain) in &fused {
             if chain.preagg.is_none() && spec.event_times.contains_key(source) {

@@ -16,7 +16,8 @@ use differential_dataflow::logging::{DifferentialEvent, DifferentialEventBuilder
 pub struct StateMetrics {
     /// Updates held in arrangement traces.
     pub arranged: AtomicI64,
-    /// Updates waiting in arrangement batchers (times the frontier has not reached).
+    /// Updates waiting in arrangement batchers (times the frontier has not reached), plus rows
+    /// operators hold outside arrangements until a time (open session windows, `session.rs`).
     pub pending: AtomicI64,
 }
 

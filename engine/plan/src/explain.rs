@@ -60,6 +60,7 @@ fn write_node(plan: &Plan, depth: usize, out: &mut String) {
             let numbering = numbering.map(|n| format!(" + {n:?}")).unwrap_or_default();
             format!("TopK partition {partition:?} order [{order}] offset {offset} limit {limit}{numbering}")
         }
+        Node::Session { partition, time, gap_ms, .. } => format!("Session partition {partition:?} time #{time} gap {gap_ms} ms"),
     };
     let _ = writeln!(out, "{pad}{line}  -> ({})", columns(plan));
     for input in plan.inputs() {

@@ -136,6 +136,12 @@ pub enum Node {
         limit: Option<usize>,
         numbering: Option<Numbering>,
     },
+    /// Session windows (`SESSION(relation, time, gap, partition…)`): per `partition` (columns),
+    /// rows sorted by the TIMESTAMP column `time`; a row starts a new session when there is no
+    /// earlier row or its time is at least the previous row's time + `gap_ms`. Output: the input
+    /// columns, then `window_start` (the session's first time) and `window_end` (its last time
+    /// + gap), both of the time column's type; NULL for rows whose time is NULL.
+    Session { input: Box<Plan>, partition: Vec<usize>, time: usize, gap_ms: i64 },
 }
 
 impl Plan {
@@ -152,7 +158,8 @@ impl Plan {
             | Node::Reduce { input, .. }
             | Node::Distinct { input }
             | Node::Temporal { input, .. }
-            | Node::TopK { input, .. } => vec![input],
+            | Node::TopK { input, .. }
+            | Node::Session { input, .. } => vec![input],
             Node::Join { left, right, .. } => vec![left, right],
             Node::Union { inputs } => inputs.iter().collect(),
         }
