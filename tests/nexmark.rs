@@ -138,8 +138,8 @@ fn q10_log_to_file_system() {
     assert!(rows.iter().all(|r| fields(r)[5] == "2024-01-01" && fields(r)[6] == "00:00"), "{:?}", &rows[..3]);
 }
 
-/// q11's sessions are computed in SQL without SESSION windows; besides the oracle (which runs
-/// the same SQL), check them against sessions computed here from the raw bids.
+/// q11's SESSION windows: besides the oracle (DataFusion running a window-function
+/// formulation), check them against sessions computed here from the raw bids.
 #[test]
 fn q11_user_sessions() {
     let text = pipeline(11)
@@ -173,20 +173,6 @@ fn q11_user_sessions() {
     assert!(views["q11_sessions"].len() > views["q11_sessions"].iter().map(|r| fields(r)[0]).collect::<std::collections::BTreeSet<_>>().len(), "some bidder has several sessions");
     let total: usize = views["nexmark_q11"].iter().map(|r| fields(r)[1].parse::<usize>().expect("count")).sum();
     assert_eq!(total, WINDOWED_BIDS, "every bid is in exactly one session");
-}
-
-/// The reference's q11 (a SESSION window) is refused with the position and the reason.
-#[test]
-fn q11_session_window_is_refused_clearly() {
-    let text = pipeline(11);
-    let at = text.find("CREATE MATERIALIZED VIEW").expect("view");
-    let text = format!(
-        "{}CREATE MATERIALIZED VIEW nexmark_q11 AS\nSELECT bidder, count(*) AS bid_count, window_start AS starttime, window_end AS endtime\nFROM SESSION(bid, date_time, INTERVAL '10' SECOND)\nGROUP BY bidder, window_start, window_end;\n",
-        &text[..at]
-    );
-    let line = text.lines().position(|l| l.starts_with("FROM SESSION")).expect("line") + 1;
-    let e = Pipeline::load(&text, &common::registry()).err().expect("SESSION must be refused").render("q11.sql", &text);
-    assert!(e.contains(&format!("q11.sql:{line}:6: error: SESSION windows are not supported yet")), "{e}");
 }
 
 /// q12 needs processing time as a column (PROCTIME()): refused at the call, with its position.

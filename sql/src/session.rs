@@ -139,11 +139,16 @@ impl TableProvider for SessionTable {
 }
 
 /// The table function: looks the relation up in the context's catalog.
-#[derive(Debug)]
 struct SessionFunction {
     catalogs: Arc<dyn CatalogProviderList>,
     default_catalog: String,
     default_schema: String,
+}
+
+impl std::fmt::Debug for SessionFunction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{FUNCTION} over {}.{}", self.default_catalog, self.default_schema)
+    }
 }
 
 fn string_arg(e: &DfExpr, what: &str) -> DfResult<String> {

@@ -393,7 +393,7 @@ impl WindowRewriter<'_> {
         }
         for p in &partition {
             if schema.field_with_name(p).is_err() {
-                let at = locate_word(&self.parsed.text, fn_at, p).unwrap_or(fn_at);
+                let at = locate_word(&self.parsed.text, self.parsed.location, p).unwrap_or(fn_at);
                 return Err(SqlError::new(at, format!("'{name}' has no column '{p}' to partition sessions by")));
             }
         }

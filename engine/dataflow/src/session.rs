@@ -37,7 +37,6 @@ use std::sync::atomic::Ordering;
 
 use arrow::datatypes::{DataType, TimeUnit};
 use differential_dataflow::AsCollection;
-use differential_dataflow::operators::Reduce;
 use illunare_types::{Datum, Diff, Row, Time};
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::Capability;
@@ -206,8 +205,10 @@ pub fn render_session_event_time<'s>(input: Coll<'s>, spec: SessionSpec, tick: T
                     if !nulls.is_empty() {
                         output.session(&cap).give_iterator(nulls.into_iter());
                     }
-                    if held.as_ref().is_none_or(|h| cap.time() < h.time()) {
-                        held = Some(cap.retain(0));
+                    if held.as_ref().is_none_or(|h| cap.time() < h.time())
+                        && let Some(retained) = cap.retain_least(0)
+                    {
+                        held = Some(retained);
                     }
                 });
                 // Every future row has a time at or after `bound` (in the column's unit);
