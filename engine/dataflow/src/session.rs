@@ -276,3 +276,62 @@ pub fn render_session_event_time<'s>(input: Coll<'s>, spec: SessionSpec, tick: T
         })
         .as_collection()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> SessionSpec {
+        SessionSpec::new(vec![0], 1, 5, DataType::Timestamp(TimeUnit::Millisecond, None)).expect("spec")
+    }
+
+    fn row(k: &str, ts: Option<i64>) -> Row {
+        Row(vec![Datum::str(k), ts.map(Datum::Timestamp).unwrap_or(Datum::Null)])
+    }
+
+    fn bounds(out: &[(Row, Diff)]) -> Vec<(Option<i64>, Datum, Datum, Diff)> {
+        let mut v: Vec<_> = out
+            .iter()
+            .map(|(r, d)| (match r.0[1] { Datum::Timestamp(t) => Some(t), _ => None }, r.0[2].clone(), r.0[3].clone(), *d))
+            .collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    }
+
+    #[test]
+    fn exactly_a_gap_apart_starts_a_new_session() {
+        let rows = vec![(row("a", Some(10)), 1), (row("a", Some(14)), 2), (row("a", Some(19)), 1), (row("a", None), 1)];
+        let out = assign_sessions(&spec(), &rows);
+        let ts = Datum::Timestamp;
+        assert_eq!(
+            bounds(&out),
+            vec![
+                (None, Datum::Null, Datum::Null, 1),
+                (Some(10), ts(10), ts(19), 1),
+                (Some(14), ts(10), ts(19), 2),
+                (Some(19), ts(19), ts(24), 1),
+            ]
+        );
+    }
+
+    #[test]
+    fn first_end_follows_the_first_session() {
+        let mut p: Partition = BTreeMap::new();
+        for t in [1, 3, 8, 20] {
+            p.entry(t).or_default().push((row("a", Some(t)), 1));
+        }
+        assert_eq!(first_end(&p, 5), Some(13));
+        assert_eq!(first_end(&BTreeMap::new(), 5), None);
+    }
+
+    #[test]
+    fn gaps_in_the_column_unit() {
+        let ns = SessionSpec::new(vec![], 0, 5, DataType::Timestamp(TimeUnit::Nanosecond, None)).expect("ns");
+        assert_eq!(ns.gap, 5_000_000);
+        assert!(SessionSpec::new(vec![], 0, 1500, DataType::Timestamp(TimeUnit::Second, None)).is_none());
+        assert!(SessionSpec::new(vec![], 0, 5, DataType::Int64).is_none());
+        assert_eq!(ns.ms_to_units_ceil(3), 3_000_000);
+        let s = SessionSpec::new(vec![], 0, 2000, DataType::Timestamp(TimeUnit::Second, None)).expect("s");
+        assert_eq!(s.ms_to_units_ceil(1001), 2);
+    }
+}
