@@ -19,7 +19,6 @@
 //! - **oracle text** (`ViewDef.oracle_query`): an independent plain-SQL formulation with window
 //!   functions (`oracle_sql`) that the batch oracle runs in DataFusion. The engine never runs it.
 
-use std::any::Any;
 use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
@@ -115,9 +114,6 @@ pub struct SessionTable {
 
 #[async_trait]
 impl TableProvider for SessionTable {
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
 
     fn schema(&self) -> SchemaRef {
         self.schema.clone()
@@ -208,7 +204,7 @@ pub(crate) fn register(ctx: &SessionContext) {
 /// `None` for any other scan.
 pub(crate) fn lower_scan(scan: &TableScan) -> Option<Plan> {
     let provider = datafusion::datasource::source_as_provider(&scan.source).ok()?;
-    let table = provider.as_any().downcast_ref::<SessionTable>()?;
+    let table = provider.as_ref().downcast_ref::<SessionTable>()?;
     let input = Plan::new(Node::Get { name: table.relation.clone() }, table.input_schema.clone());
     let node = Node::Session { input: Box::new(input), partition: table.partition.clone(), time: table.time, gap_ms: table.gap_ms };
     Some(Plan::new(node, table.schema.clone()))

@@ -205,7 +205,7 @@ pub fn render_session_event_time<'s>(input: Coll<'s>, spec: SessionSpec, tick: T
                     if !nulls.is_empty() {
                         output.session(&cap).give_iterator(nulls.into_iter());
                     }
-                    if held.as_ref().is_none_or(|h| cap.time() < h.time())
+                    if held.as_ref().is_none_or(|h| cap.least().is_some_and(|t| t < h.time()))
                         && let Some(retained) = cap.retain_least(0)
                     {
                         held = Some(retained);
