@@ -9,6 +9,7 @@
 
 mod dml;
 mod error;
+mod interval_join;
 mod lower;
 mod parser;
 mod planner;

@@ -197,7 +197,10 @@ impl Lowerer {
                 let both = l.schema().join(r.schema())?;
                 let residual = j.filter.as_ref().map(|f| self.expr(f, &both)).transpose()?;
                 let nulls_equal = j.null_equality == NullEquality::NullEqualsNull;
-                Node::Join { left: Box::new(left), right: Box::new(right), kind, left_keys, right_keys, residual, nulls_equal }
+                let interval = (kind == JoinKind::Inner)
+                    .then(|| crate::interval_join::interval_bounds(j.filter.as_ref(), l.schema(), r.schema()))
+                    .flatten();
+                Node::Join { left: Box::new(left), right: Box::new(right), kind, left_keys, right_keys, residual, nulls_equal, interval }
             }
             LogicalPlan::Union(u) => {
                 let inputs = u.inputs.iter().map(|i| self.lower(i)).collect::<Result<Vec<_>>>()?;

@@ -13,6 +13,7 @@
 
 pub mod accum;
 pub mod fuse;
+pub mod interval_join;
 pub mod join;
 pub mod keyed;
 pub mod mfp;
@@ -30,6 +31,7 @@ pub mod temporal;
 pub mod topk;
 pub mod window_agg;
 pub mod window_close;
+pub mod window_join;
 
 use differential_dataflow::{AsCollection, VecCollection};
 use illunare_types::{Datum, Diff, Row, Time};

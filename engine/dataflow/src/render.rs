@@ -98,7 +98,7 @@ pub fn render_plan<'s>(scope: timely::dataflow::Scope<'s, Time>, plan: &Plan, ct
             let chained = render_chain(base.ok, steps, relation);
             Rendered { ok: chained.ok, err: base.err.concat(chained.err) }
         }
-        Node::Join { left, right, kind, left_keys, right_keys, residual, nulls_equal } => {
+        Node::Join { left, right, kind, left_keys, right_keys, residual, nulls_equal, interval } => {
             let l = render_plan(scope, left, ctx, relation)?;
             let r = render_plan(scope, right, ctx, relation)?;
             let mut pair_fields: Vec<_> = left.schema.fields().iter().cloned().collect();
@@ -113,7 +113,16 @@ pub fn render_plan<'s>(scope: timely::dataflow::Scope<'s, Time>, plan: &Plan, ct
                 right_schema: right.schema.clone(),
                 pair_schema: std::sync::Arc::new(arrow::datatypes::Schema::new(pair_fields)),
             };
-            let joined = render_join(l.ok, r.ok, spec, relation);
+            let windows = crate::window_join::window_join_expiries(left, right, *kind, *nulls_equal, left_keys, right_keys);
+            let joined = match (interval, windows) {
+                // Both sides expire once no partner can come any more (`interval_join.rs`).
+                (Some(bounds), _) if *kind == illunare_plan::JoinKind::Inner && crate::interval_join::releases_state(left, right, bounds) => {
+                    crate::interval_join::render_interval_join(l.ok, r.ok, spec, *bounds, TICK_MS.with(|t| t.get()), relation)
+                }
+                // Closed windows leave the join (`window_join.rs`).
+                (_, Some((le, re))) => crate::interval_join::render_expiring_join(l.ok, r.ok, spec, le, re, relation),
+                _ => render_join(l.ok, r.ok, spec, relation),
+            };
             Rendered { ok: joined.ok, err: l.err.concat(r.err).concat(joined.err) }
         }
         Node::Reduce { input, group_keys, aggregates } => {

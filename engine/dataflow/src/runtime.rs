@@ -274,6 +274,8 @@ fn run_worker(worker: &mut timely::worker::Worker, shared: &Shared, commands: Re
         let mut other_uses: Vec<String> = spec.sinks.iter().map(|s| s.from.clone()).collect();
         other_uses.extend(spec.captures.iter().cloned());
         crate::render::SOURCES.with(|s| *s.borrow_mut() = source_names.iter().cloned().collect());
+        crate::render::TICK_MS.with(|t| t.set(spec.tick_ms));
+        crate::window_join::CLOSED_WINDOWS.with(|c| c.borrow_mut().clear());
         crate::render::EVENT_COLUMNS.with(|s| *s.borrow_mut() = spec.event_times.iter().map(|(n, e)| (n.clone(), Some(e.column))).collect());
         crate::render::TICK_MS.with(|t| t.set(spec.tick_ms.max(1)));
         crate::render::STATE.with(|s| *s.borrow_mut() = Some(shared.state.clone()));
@@ -308,6 +310,9 @@ fn run_worker(worker: &mut timely::worker::Worker, shared: &Shared, commands: Re
                     let closing = crate::window_agg::window_close_key(&split.group_keys, &split.input_schema)
                         .filter(|_| spec.event_times.contains_key(name));
                     // A window aggregate over event time releases closed windows (`window_agg.rs`).
+                    if let Some(close) = &closing {
+                        crate::window_join::CLOSED_WINDOWS.with(|c| c.borrow_mut().insert(crate::fuse::fused_aggregate_name(name), close.clone()));
+                    }
                     let merged = crate::reduce::render_merge(rendered.ok, &split, closing, &view);
                     let rendered = Rendered { ok: merged.ok, err: eval_errors.concat(merged.err) };
                     ctx.insert(crate::fuse::fused_aggregate_name(name), rendered);

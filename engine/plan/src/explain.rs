@@ -25,7 +25,7 @@ fn write_node(plan: &Plan, depth: usize, out: &mut String) {
         Node::Constant { rows } => format!("Constant {} row(s)", rows.len()),
         Node::Map { exprs, .. } => format!("Map {}", list(exprs)),
         Node::Filter { predicate, .. } => format!("Filter {predicate:?}"),
-        Node::Join { kind, left_keys, right_keys, residual, nulls_equal, .. } => {
+        Node::Join { kind, left_keys, right_keys, residual, nulls_equal, interval, .. } => {
             let kind = match kind {
                 JoinKind::Inner => "Inner".to_string(),
                 JoinKind::LeftOuter => "LeftOuter".into(),
@@ -42,7 +42,10 @@ fn write_node(plan: &Plan, depth: usize, out: &mut String) {
             };
             let residual = residual.as_ref().map(|r| format!(" residual {r:?}")).unwrap_or_default();
             let nulls = if *nulls_equal { " (NULLs equal)" } else { "" };
-            format!("Join {kind} on {on}{residual}{nulls}")
+            let interval = interval
+                .map(|b| format!(" interval (right #{} - left #{}) in [{} ns, {} ns]", b.right_time, b.left_time, b.lower_ns, b.upper_ns))
+                .unwrap_or_default();
+            format!("Join {kind} on {on}{residual}{nulls}{interval}")
         }
         Node::Reduce { group_keys, aggregates, .. } => {
             format!("Reduce keys [{}] aggregates [{}]", list(group_keys), list(aggregates))

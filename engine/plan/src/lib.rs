@@ -55,6 +55,19 @@ pub enum JoinKind {
     LeftAnti { null_aware: bool },
 }
 
+/// The time bounds of an interval join: `lower_ns <= right[right_time] - left[left_time] <=
+/// upper_ns` holds for every pair the residual accepts (both columns are TIMESTAMPs of the
+/// same type; a strict bound is recorded as the non-strict one, which is implied). So a left
+/// row only matches right rows at most `upper_ns` after it, and a right row only left rows
+/// at most `-lower_ns` after it: each bound is the retention of the other side.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IntervalBounds {
+    pub left_time: usize,
+    pub right_time: usize,
+    pub lower_ns: i64,
+    pub upper_ns: i64,
+}
+
 /// One aggregate of a [`Node::Reduce`].
 #[derive(Clone)]
 pub struct Aggregate {
@@ -114,6 +127,10 @@ pub enum Node {
         right_keys: Vec<Expr>,
         residual: Option<Expr>,
         nulls_equal: bool,
+        /// For an inner join whose residual bounds one side's time by the other's (an interval
+        /// join): the bounds. The residual still holds them and is still evaluated; this only
+        /// lets the dataflow release rows that can no longer match.
+        interval: Option<IntervalBounds>,
     },
     /// GROUP BY `group_keys` (input expressions) with `aggregates`; output: keys then aggregates.
     /// With no keys the output has exactly one row, also over an empty input.
