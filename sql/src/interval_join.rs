@@ -162,7 +162,7 @@ mod tests {
     use std::sync::Arc;
 
     use arrow::datatypes::{Field, Schema};
-    use datafusion::logical_expr::{col, lit};
+    use datafusion::logical_expr::{col, lit, not};
 
     use super::*;
 
@@ -200,7 +200,7 @@ mod tests {
         let months = lit(ScalarValue::new_interval_mdn(1, 0, 0));
         assert_eq!(bounds(col("b.ts").between(col("a.ts"), col("a.ts") + months)), None);
         assert_eq!(bounds(col("a.ts").between(col("a.ts") - hours(1), col("a.ts") + hours(1))), None);
-        assert_eq!(bounds(col("b.ts").between(col("a.ts"), col("a.ts") + hours(1)).not()), None);
+        assert_eq!(bounds(not(col("b.ts").between(col("a.ts"), col("a.ts") + hours(1)))), None);
         let day = lit(ScalarValue::new_interval_mdn(0, 1, 0));
         let zoned = interval_bounds(
             Some(&col("b.ts").between(col("a.ts"), col("a.ts") + day.clone())),
