@@ -274,7 +274,6 @@ fn run_worker(worker: &mut timely::worker::Worker, shared: &Shared, commands: Re
         let mut other_uses: Vec<String> = spec.sinks.iter().map(|s| s.from.clone()).collect();
         other_uses.extend(spec.captures.iter().cloned());
         crate::render::SOURCES.with(|s| *s.borrow_mut() = source_names.iter().cloned().collect());
-        crate::render::TICK_MS.with(|t| t.set(spec.tick_ms));
         crate::window_join::CLOSED_WINDOWS.with(|c| c.borrow_mut().clear());
         crate::render::EVENT_COLUMNS.with(|s| *s.borrow_mut() = spec.event_times.iter().map(|(n, e)| (n.clone(), Some(e.column))).collect());
         crate::render::TICK_MS.with(|t| t.set(spec.tick_ms.max(1)));
