@@ -6,6 +6,8 @@
 //! set of incremental operators. Anything without an incremental meaning we implement is refused
 //! with a message (never lowered to something that would give a different answer).
 
+mod ordered;
+
 use std::sync::Arc;
 
 use arrow::datatypes::{Field, Schema, SchemaRef};
@@ -351,6 +353,20 @@ impl Lowerer {
 
     fn lower_window(&self, w: &datafusion::logical_expr::Window, limit: Option<usize>) -> Result<Plan> {
         let schema = arrow_schema(&w.schema);
+        let names: Vec<Option<String>> = w.window_expr.iter().map(ordered::function_name).collect();
+        let numbering = |n: &Option<String>| n.as_deref().is_some_and(|n| ordered::NUMBERING.contains(&n));
+        if !names.iter().any(numbering) {
+            // LAG/LEAD, FIRST/LAST_VALUE and framed aggregates (`limit` is only an optimisation
+            // of numberings; the filter above still applies).
+            return self.lower_ordered_window(w);
+        }
+        if w.window_expr.len() > 1 && !names.iter().all(numbering) {
+            return Err(LowerError::new(
+                "ROW_NUMBER, RANK and DENSE_RANK cannot share a window with other window functions",
+                Some("over"),
+            )
+            .hint("give the numbering its own window spec (e.g. a different ORDER BY) or compute it in a subquery"));
+        }
         if w.window_expr.len() != 1 {
             return Err(LowerError::new("only one window function per SELECT is supported (ROW_NUMBER, RANK or DENSE_RANK)", Some("over")));
         }

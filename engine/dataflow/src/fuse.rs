@@ -82,7 +82,8 @@ fn detach(plan: &mut Plan, candidates: &[String], relation: &str, out: &mut Hash
         | Node::Distinct { input }
         | Node::TopK { input, .. }
         | Node::Temporal { input, .. }
-        | Node::Session { input, .. } => {
+        | Node::Session { input, .. }
+        | Node::OrderedWindow { input, .. } => {
             detach(input, candidates, relation, out)
         }
         Node::Join { left, right, .. } => {

@@ -18,6 +18,7 @@ pub mod join;
 pub mod keyed;
 pub mod mfp;
 pub mod minmax;
+pub mod ordered_window;
 pub mod preagg;
 pub mod reduce;
 pub mod render;

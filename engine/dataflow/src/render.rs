@@ -8,6 +8,7 @@ use illunare_types::Time;
 use crate::join::{JoinSpec, render_join};
 use crate::keyed::EmptyCollection;
 use crate::mfp::{chain_steps, render_chain};
+use crate::ordered_window::{OrderedWindowSpec, render_ordered_window};
 use crate::reduce::{InputChanges, render_reduce};
 use crate::window_agg::{freeze, window_close_key};
 use crate::topk::{TopKSpec, render_topk};
@@ -179,6 +180,13 @@ pub fn render_plan<'s>(scope: timely::dataflow::Scope<'s, Time>, plan: &Plan, ct
             let i = render_plan(scope, input, ctx, relation)?;
             let spec = TopKSpec { partition: partition.clone(), order: order.clone(), offset: *offset, limit: *limit, numbering: *numbering };
             Rendered { ok: render_topk(i.ok, spec), err: i.err }
+        }
+        Node::OrderedWindow { input, partition, order, functions } => {
+            let i = render_plan(scope, input, ctx, relation)?;
+            let release = crate::ordered_window::release_for(input, order, functions);
+            let spec = OrderedWindowSpec { partition: partition.clone(), order: order.clone(), functions: functions.clone(), schema: input.schema.clone(), release };
+            let w = render_ordered_window(i.ok, spec, relation);
+            Rendered { ok: w.ok, err: i.err.concat(w.err) }
         }
     })
 }

@@ -64,6 +64,15 @@ fn write_node(plan: &Plan, depth: usize, out: &mut String) {
             format!("TopK partition {partition:?} order [{order}] offset {offset} limit {limit}{numbering}")
         }
         Node::Session { partition, time, gap_ms, .. } => format!("Session partition {partition:?} time #{time} gap {gap_ms} ms"),
+        Node::OrderedWindow { partition, order, functions, .. } => {
+            let order = order
+                .iter()
+                .map(|k| format!("#{}{}", k.column, if k.descending { " desc" } else { "" }))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let functions = functions.iter().map(|f| f.text.as_str()).collect::<Vec<_>>().join(", ");
+            format!("OrderedWindow partition {partition:?} order [{order}] functions [{functions}]")
+        }
     };
     let _ = writeln!(out, "{pad}{line}  -> ({})", columns(plan));
     for input in plan.inputs() {

@@ -100,6 +100,47 @@ pub enum Numbering {
     DenseRank,
 }
 
+/// The frame of a window aggregate, always ending at the current row (or covering the whole
+/// partition): what [`Node::OrderedWindow`] maintains incrementally.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Frame {
+    /// Every row of the partition (no ORDER BY, or UNBOUNDED PRECEDING .. UNBOUNDED FOLLOWING).
+    Partition,
+    /// `ROWS BETWEEN n PRECEDING AND CURRENT ROW` (`None`: UNBOUNDED PRECEDING).
+    Rows { preceding: Option<u64> },
+    /// `RANGE BETWEEN d PRECEDING AND CURRENT ROW`, peers of the current row included
+    /// (`None`: UNBOUNDED PRECEDING, the default frame with ORDER BY).
+    Range { preceding: Option<RangeOffset> },
+}
+
+/// A RANGE offset in the units of the (single) ORDER BY key: integers, timestamp units,
+/// unscaled decimals, or a float for float keys.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum RangeOffset {
+    Int(i128),
+    Float(f64),
+}
+
+/// What one window function of a [`Node::OrderedWindow`] computes per row.
+#[derive(Clone, Debug)]
+pub enum WindowFunc {
+    /// `LAG(arg, offset, default)` (positive `offset`) or `LEAD` (negative): `arg` of the row
+    /// `offset` positions before the current one in the partition, else `default` (a constant
+    /// already of the output type; NULL when absent).
+    Shift { arg: Expr, offset: i64, default: illunare_types::Datum },
+    /// `FIRST_VALUE(arg)` / `LAST_VALUE(arg)` over the frame.
+    FrameValue { arg: Expr, last: bool, frame: Frame },
+    /// An aggregate over the frame, computed by DataFusion's accumulator.
+    Aggregate { aggregate: Aggregate, frame: Frame },
+}
+
+/// One window function of a [`Node::OrderedWindow`].
+#[derive(Clone, Debug)]
+pub struct WindowCall {
+    pub func: WindowFunc,
+    pub text: String,
+}
+
 #[derive(Clone, Debug)]
 pub struct Plan {
     pub node: Node,
@@ -159,6 +200,10 @@ pub enum Node {
     /// columns, then `window_start` (the session's first time) and `window_end` (its last time
     /// + gap), both of the time column's type; NULL for rows whose time is NULL.
     Session { input: Box<Plan>, partition: Vec<usize>, time: usize, gap_ms: i64 },
+    /// Window functions (LAG/LEAD, FIRST/LAST_VALUE, framed aggregates) per `partition`
+    /// (columns) in `order` (ties broken by the whole row); output: the input columns, then one
+    /// column per function.
+    OrderedWindow { input: Box<Plan>, partition: Vec<usize>, order: Vec<SortKey>, functions: Vec<WindowCall> },
 }
 
 impl Plan {
@@ -176,7 +221,8 @@ impl Plan {
             | Node::Distinct { input }
             | Node::Temporal { input, .. }
             | Node::TopK { input, .. }
-            | Node::Session { input, .. } => vec![input],
+            | Node::Session { input, .. }
+            | Node::OrderedWindow { input, .. } => vec![input],
             Node::Join { left, right, .. } => vec![left, right],
             Node::Union { inputs } => inputs.iter().collect(),
         }
