@@ -317,7 +317,7 @@ impl Partition {
                     None => true,
                     Some(o) => in_range(q, p, *o),
                 };
-                let mut earlier: Vec<Slot<'a>> = self.before(p).take_while(|(q, _)| inside(q)).map(|(q, c)| (q, *c)).collect();
+                let mut earlier: Vec<Slot<'a>> = self.before(p).take_while(|(q, _)| inside(*q)).map(|(q, c)| (q, *c)).collect();
                 earlier.reverse();
                 out.extend(earlier);
                 out.push((p, count));
