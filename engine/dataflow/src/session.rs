@@ -320,7 +320,9 @@ mod tests {
         for t in [1, 3, 8, 20] {
             p.entry(t).or_default().push((row("a", Some(t)), 1));
         }
-        assert_eq!(first_end(&p, 5), Some(13));
+        // 1 and 3 form the first session; 8 is exactly a gap after 3, so it starts the next:
+        // the first session ends at 3 + 5.
+        assert_eq!(first_end(&p, 5), Some(8));
         assert_eq!(first_end(&BTreeMap::new(), 5), None);
     }
 

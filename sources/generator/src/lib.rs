@@ -13,7 +13,9 @@
 //! Options (`WITH`):
 //! - `kind` (required): `transactions` | `devices` | `fleet` | `nexmark`;
 //! - `rows`: total rows, making the source bounded. Without it the source is unbounded and
-//!   `rate` (rows/s over all splits, default 1000) paces it in real time;
+//!   `rate` (rows/s over all splits, default 1000) paces it in real time; given with `rows`, it
+//!   paces a bounded source too (a replay at a fixed speed; otherwise bounded sources are read
+//!   as fast as possible);
 //! - `seed` (default 0), `splits` (default 8), `batch_size` (rows per chunk, default 8192);
 //! - `start` (RFC 3339; default `2024-01-01T00:00:00Z` when bounded, the wall clock at
 //!   `create`, to the second, when unbounded) and `interval` (event time between consecutive
@@ -519,7 +521,10 @@ struct GeneratorSource {
     indices_per_batch: u64,
     /// Unbounded splits take turns by blocks of this many indices.
     unbounded_block: u64,
+    /// Rows (events) per second over all splits, when `paced`.
     rate: f64,
+    /// Whether reads follow `rate` in real time (always when unbounded; bounded, when `rate` is given).
+    paced: bool,
 }
 
 /// A positive count option.
@@ -570,25 +575,20 @@ impl GeneratorSource {
             Some(n) if (1..=MAX_BATCH).contains(&n) => n,
             Some(_) => return Err(ConnectorError::option("batch_size", format!("must be between 1 and {MAX_BATCH}"))),
         };
-        let rate = match (rows, options.parse::<f64>("rate")?) {
-            (Some(_), Some(_)) => {
-                return Err(ConnectorError::option(
-                    "rate",
-                    format!(
-                        "only applies to unbounded sources (without '{count_key}'); a bounded generator is read as fast as possible"
-                    ),
-                ));
-            }
-            (_, Some(r)) if !(r.is_finite() && r > 0.0) => {
+        let given_rate = options.parse::<f64>("rate")?;
+        let rate = match given_rate {
+            Some(r) if !(r.is_finite() && r > 0.0) => {
                 return Err(ConnectorError::option(
                     "rate",
                     format!("must be a positive number of {count_key} per second, got {r}"),
                 ));
             }
-            (_, Some(r)) => r,
-            (_, None) if is_nexmark => nexmark::DEFAULT_RATE,
-            (_, None) => DEFAULT_RATE,
+            Some(r) => r,
+            None if is_nexmark => nexmark::DEFAULT_RATE,
+            None => DEFAULT_RATE,
         };
+        // Bounded sources are read as fast as possible unless `rate` asks for a replay speed.
+        let paced = rows.is_none() || given_rate.is_some();
         let start_ns = match options.get("start")? {
             Some(text) => parse_start(&text)?,
             None if rows.is_some() => parse_start(DEFAULT_START)?,
@@ -633,6 +633,7 @@ impl GeneratorSource {
             indices_per_batch: kind.indices_per_batch(batch_size),
             unbounded_block: kind.unbounded_block(),
             rate,
+            paced,
         })
     }
 
@@ -689,13 +690,17 @@ impl Source for GeneratorSource {
         let (next, end, step, block, pacer) = match self.rows {
             Some(n) => {
                 // Splits take turns by blocks of one chunk, so they move through event time
-                // together (an event-time frontier is the slowest split's watermark).
-                let b = self.indices_per_batch.max(1);
+                // together (an event-time frontier is the slowest split's watermark). A paced
+                // replay takes the unbounded layout's small blocks instead: paced splits move a
+                // few rows at a time, and chunk-sized blocks would keep them `splits` chunks
+                // apart in event time for the whole run.
+                let b = if self.paced { self.unbounded_block } else { self.indices_per_batch.max(1) };
                 let next = resume.unwrap_or(k.saturating_mul(b));
                 if (next / b) % s != k && next < n {
                     return Err(bad_position(next, format!("is not a row of this split (blocks of {b} rows numbered {k} + m × {s})")));
                 }
-                (next, Some(n), s * b, b, None)
+                let pacer = self.paced.then(|| Pacer { rate: self.rate / s as f64, started: None, emitted: 0 });
+                (next, Some(n), s * b, b, pacer)
             }
             None => {
                 let b = self.unbounded_block;
@@ -726,7 +731,21 @@ impl Source for GeneratorSource {
     }
 }
 
-/// Real-time pacing of an unbounded split: row `c` of this reader is due `c / rate` seconds
+/// How many of a split's indices (runs of `block` from `next`'s run on, `step` apart) lie in
+/// `[next, end)`.
+fn remaining(next: u64, end: u64, step: u64, block: u64) -> u64 {
+    if next >= end {
+        return 0;
+    }
+    let block = block.max(1);
+    let offset = next % block;
+    let run = next - offset;
+    let span = end - run;
+    let in_runs = (span / step).saturating_mul(block).saturating_add((span % step).min(block));
+    in_runs - offset
+}
+
+/// Real-time pacing of a split (unbounded, or bounded with `rate`): row `c` of this reader is due `c / rate` seconds
 /// after its first poll.
 struct Pacer {
     rate: f64,
@@ -782,7 +801,13 @@ impl SplitReader for GeneratorReader {
             let batch = self.batch;
             let count = match (self.end, self.pacer.as_mut()) {
                 // One block at most: the rest of the current one, up to the end.
-                (Some(end), _) => (end.saturating_sub(self.next)).min(batch).min(self.block - self.next % self.block),
+                // As fast as possible: one block at most, the rest of the current one, up to the end.
+                (Some(end), None) => (end.saturating_sub(self.next)).min(batch).min(self.block - self.next % self.block),
+                // Paced: what is due, across blocks, up to the end.
+                (Some(end), Some(pacer)) => match remaining(self.next, end, self.step, self.block).min(batch) {
+                    0 => 0,
+                    left => pacer.due().await.min(left),
+                },
                 (None, Some(pacer)) => {
                     // Never past u64::MAX: an unbounded split ends there.
                     let strides = (u64::MAX - self.next) / self.step;

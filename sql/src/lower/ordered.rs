@@ -235,12 +235,22 @@ fn frame(f: &WindowFrame, order_keys: usize, order_type: Option<&DataType>) -> R
                 return Err(LowerError::new("a RANGE frame with an offset needs exactly one ORDER BY key", Some("range")));
             }
             let key_type = order_type.cloned().unwrap_or(DataType::Null);
-            let offset = match start {
+            let offset = match &start {
                 None => zero(&key_type),
-                Some(v) => range_offset(&v, &key_type),
+                Some(v) => range_offset(v, &key_type),
             };
+            if let Some(ScalarValue::IntervalMonthDayNano(Some(i))) = &start
+                && i.months != 0
+            {
+                return Err(LowerError::new(
+                    format!("a RANGE frame offset of {} month(s) has no fixed length and is not supported", i.months),
+                    Some("range"),
+                )
+                .hint("write the offset in days, e.g. INTERVAL '30' DAY PRECEDING (over a DATE key, a bare number is read as months)"));
+            }
             let offset = offset.ok_or_else(|| {
-                LowerError::new(format!("RANGE frame offsets over an ORDER BY key of type {key_type} are not supported"), Some("range"))
+                let value = start.as_ref().map(|v| format!(" {v} ({})", v.data_type())).unwrap_or_default();
+                LowerError::new(format!("RANGE frame offset{value} over an ORDER BY key of type {key_type} is not supported"), Some("range"))
                     .hint("order by a number, date or timestamp (with a day/hour/minute/second interval)")
             })?;
             Ok(Frame::Range { preceding: Some(offset) })
