@@ -13,6 +13,7 @@ mod interval_join;
 mod lower;
 mod parser;
 mod planner;
+pub mod proctime;
 mod session;
 mod subquery;
 pub mod temporal;

@@ -36,11 +36,11 @@ pub struct LowerError {
 }
 
 impl LowerError {
-    fn new(message: impl Into<String>, near: Option<&str>) -> Self {
+    pub(crate) fn new(message: impl Into<String>, near: Option<&str>) -> Self {
         LowerError { message: message.into(), near: near.map(str::to_string), hint: None }
     }
 
-    fn hint(mut self, hint: &str) -> Self {
+    pub(crate) fn hint(mut self, hint: &str) -> Self {
         self.hint = Some(hint.to_string());
         self
     }
@@ -479,6 +479,7 @@ pub fn refuse_nondeterministic(plan: &LogicalPlan) -> Result<()> {
             e.apply(|x| {
                 if let DfExpr::ScalarFunction(f) = x
                     && f.func.name() != crate::temporal::WATERMARK
+                    && f.func.name() != crate::proctime::PROCTIME
                     && f.func.signature().volatility != Volatility::Immutable
                 {
                     found = Some(f.func.name().to_string());
@@ -494,7 +495,7 @@ pub fn refuse_nondeterministic(plan: &LogicalPlan) -> Result<()> {
             format!("{name}() is not supported in a view: its value would be fixed when the pipeline is planned"),
             Some(name.as_str()),
         )
-        .hint("for event time use the source's time column or WATERMARK(src); for a constant, write a literal")),
+        .hint("for event time use the source's time column or WATERMARK(src); for processing time, PROCTIME(); for a constant, write a literal")),
         None => Ok(()),
     }
 }

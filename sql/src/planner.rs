@@ -138,6 +138,7 @@ pub fn session_context() -> SessionContext {
     options.execution.target_partitions = 1;
     let ctx = SessionContext::new_with_config(config);
     crate::temporal::register(&ctx);
+    crate::proctime::register(&ctx);
     crate::session::register(&ctx);
     ctx
 }
@@ -220,6 +221,8 @@ impl Planner {
         refuse_set_all(&query.body, parsed)?;
         let logical = self.df_plan(SqlStatement::Query(Box::new(query.clone())), parsed)?;
         crate::lower::refuse_nondeterministic(&logical).map_err(|e| lower_error(e, parsed))?;
+        let is_source = |name: &str| self.catalog.get(name).is_some_and(|e| e.kind == RelationKind::Source);
+        crate::proctime::check(&logical, &is_source).map_err(|e| lower_error(e, parsed))?;
         let optimized = self.ctx.state().optimize(&logical).map_err(|e| df_error(e, &parsed.text, parsed.location))?;
         let optimized = crate::subquery::rewrite_scalar_subqueries(optimized)
             .and_then(|p| self.ctx.state().optimize(&p))
