@@ -57,6 +57,11 @@ fn auction_windows() {
 }
 
 #[test]
+fn bidder_activity() {
+    golden("bidder_activity");
+}
+
+#[test]
 fn card_velocity() {
     golden("card_velocity");
 }
