@@ -104,6 +104,19 @@ fn q4_average_price_for_a_category() {
 #[test]
 fn q5_hot_items() {
     check(5);
+    // Both sides of the join count bids per auction and window: DataFusion plans the same
+    // aggregate twice, the dataflow renders it once (`illunare_plan::fingerprint`).
+    let text = pipeline(5);
+    let pipeline = Pipeline::load(&text, &common::registry()).expect("load");
+    let explain = pipeline
+        .statements
+        .iter()
+        .find_map(|s| match s {
+            illunare_sql::Statement::CreateView(v) if v.name == "nexmark_q5" => Some(v.plan.explain()),
+            _ => None,
+        })
+        .expect("q5 view");
+    assert_eq!(explain.matches("[same as above: rendered once, shared]").count(), 1, "{explain}");
 }
 
 #[test]

@@ -81,8 +81,32 @@ thread_local! {
     pub static STATE: std::cell::RefCell<Option<std::sync::Arc<crate::state_metrics::StateMetrics>>> = Default::default();
 }
 
-/// Renders `plan` for relation `relation` (the name errors are attributed to).
+/// Subplans rendered so far in one view, by fingerprint (`illunare_plan::fingerprint`).
+type Shared<'s> = std::cell::RefCell<HashMap<String, Rendered<'s>>>;
+
+/// Renders `plan` for relation `relation` (the name errors are attributed to). A subplan that
+/// occurs twice (same fingerprint) is rendered once and its collections are reused.
 pub fn render_plan<'s>(scope: timely::dataflow::Scope<'s, Time>, plan: &Plan, ctx: &Context<'s>, relation: &str) -> Result<Rendered<'s>, String> {
+    render_shared(scope, plan, ctx, relation, &Shared::default())
+}
+
+/// Renders `plan`, or reuses the rendering of an equal subplan of the same view (only for
+/// nodes worth it, `fingerprint::is_shareable`; EXPLAIN marks the reuses).
+fn render_shared<'s>(scope: timely::dataflow::Scope<'s, Time>, plan: &Plan, ctx: &Context<'s>, relation: &str, shared: &Shared<'s>) -> Result<Rendered<'s>, String> {
+    if !illunare_plan::fingerprint::is_shareable(&plan.node) {
+        return render_node(scope, plan, ctx, relation, shared);
+    }
+    let key = illunare_plan::fingerprint::fingerprint(plan);
+    if let Some(done) = shared.borrow().get(&key) {
+        // The errors were reported by the first use; reporting them again would duplicate them.
+        return Ok(Rendered { ok: done.ok.clone(), err: scope.empty_collection() });
+    }
+    let rendered = render_node(scope, plan, ctx, relation, shared)?;
+    shared.borrow_mut().insert(key, rendered.clone());
+    Ok(rendered)
+}
+
+fn render_node<'s>(scope: timely::dataflow::Scope<'s, Time>, plan: &Plan, ctx: &Context<'s>, relation: &str, shared: &Shared<'s>) -> Result<Rendered<'s>, String> {
     let empty = || scope.empty_collection();
     Ok(match &plan.node {
         Node::Get { name } => {
@@ -95,13 +119,13 @@ pub fn render_plan<'s>(scope: timely::dataflow::Scope<'s, Time>, plan: &Plan, ct
         Node::Map { .. } | Node::Filter { .. } => {
             // Fuse the whole chain of maps and filters into one vectorised operator.
             let (steps, current) = chain_steps(plan);
-            let base = render_plan(scope, current, ctx, relation)?;
+            let base = render_shared(scope, current, ctx, relation, shared)?;
             let chained = render_chain(base.ok, steps, relation);
             Rendered { ok: chained.ok, err: base.err.concat(chained.err) }
         }
         Node::Join { left, right, kind, left_keys, right_keys, residual, nulls_equal, interval } => {
-            let l = render_plan(scope, left, ctx, relation)?;
-            let r = render_plan(scope, right, ctx, relation)?;
+            let l = render_shared(scope, left, ctx, relation, shared)?;
+            let r = render_shared(scope, right, ctx, relation, shared)?;
             let mut pair_fields: Vec<_> = left.schema.fields().iter().cloned().collect();
             pair_fields.extend(right.schema.fields().iter().cloned());
             let spec = JoinSpec {
@@ -127,7 +151,7 @@ pub fn render_plan<'s>(scope: timely::dataflow::Scope<'s, Time>, plan: &Plan, ct
             Rendered { ok: joined.ok, err: l.err.concat(r.err).concat(joined.err) }
         }
         Node::Reduce { input, group_keys, aggregates } => {
-            let i = render_plan(scope, input, ctx, relation)?;
+            let i = render_shared(scope, input, ctx, relation, shared)?;
             let monotonic = is_monotonic(input);
             let closing = window_close_key(group_keys, &input.schema).filter(|_| monotonic && is_event_time(input));
             match closing {
@@ -144,26 +168,26 @@ pub fn render_plan<'s>(scope: timely::dataflow::Scope<'s, Time>, plan: &Plan, ct
             }
         }
         Node::Distinct { input } => {
-            let i = render_plan(scope, input, ctx, relation)?;
+            let i = render_shared(scope, input, ctx, relation, shared)?;
             Rendered { ok: i.ok.distinct(), err: i.err }
         }
         Node::Union { inputs } => {
             let mut ok = empty();
             let mut err = empty();
             for input in inputs {
-                let i = render_plan(scope, input, ctx, relation)?;
+                let i = render_shared(scope, input, ctx, relation, shared)?;
                 ok = ok.concat(i.ok);
                 err = err.concat(i.err);
             }
             Rendered { ok, err }
         }
         Node::Temporal { input, until } => {
-            let i = render_plan(scope, input, ctx, relation)?;
+            let i = render_shared(scope, input, ctx, relation, shared)?;
             let t = crate::temporal::render_temporal(i.ok, until.clone(), input.schema.clone(), relation);
             Rendered { ok: t.ok, err: i.err.concat(t.err) }
         }
         Node::Session { input, partition, time, gap_ms } => {
-            let i = render_plan(scope, input, ctx, relation)?;
+            let i = render_shared(scope, input, ctx, relation, shared)?;
             let time_type = input.schema.fields().get(*time).map(|f| f.data_type().clone()).unwrap_or(arrow::datatypes::DataType::Null);
             let spec = crate::session::SessionSpec::new(partition.clone(), *time, *gap_ms, time_type)
                 .ok_or_else(|| format!("SESSION over column #{time}: not a TIMESTAMP, or a gap of {gap_ms} ms that its unit cannot hold"))?;
@@ -177,12 +201,12 @@ pub fn render_plan<'s>(scope: timely::dataflow::Scope<'s, Time>, plan: &Plan, ct
             Rendered { ok, err: i.err }
         }
         Node::TopK { input, partition, order, offset, limit, numbering } => {
-            let i = render_plan(scope, input, ctx, relation)?;
+            let i = render_shared(scope, input, ctx, relation, shared)?;
             let spec = TopKSpec { partition: partition.clone(), order: order.clone(), offset: *offset, limit: *limit, numbering: *numbering };
             Rendered { ok: render_topk(i.ok, spec), err: i.err }
         }
         Node::OrderedWindow { input, partition, order, functions } => {
-            let i = render_plan(scope, input, ctx, relation)?;
+            let i = render_shared(scope, input, ctx, relation, shared)?;
             let release = crate::ordered_window::release_for(input, order, functions);
             let spec = OrderedWindowSpec { partition: partition.clone(), order: order.clone(), functions: functions.clone(), schema: input.schema.clone(), release };
             let w = render_ordered_window(i.ok, spec, relation);

@@ -1,12 +1,13 @@
 //! The EXPLAIN printer: an indented operator tree with the output columns of each node.
 
+use std::collections::HashSet;
 use std::fmt::Write;
 
 use crate::{JoinKind, Node, Plan};
 
 pub(crate) fn explain(plan: &Plan) -> String {
     let mut out = String::new();
-    write_node(plan, 0, &mut out);
+    write_node(plan, 0, &mut out, &mut HashSet::new());
     out
 }
 
@@ -18,7 +19,9 @@ fn list<T: std::fmt::Debug>(items: &[T]) -> String {
     items.iter().map(|i| format!("{i:?}")).collect::<Vec<_>>().join(", ")
 }
 
-fn write_node(plan: &Plan, depth: usize, out: &mut String) {
+/// `seen`: fingerprints of the shareable subplans printed so far; a repeated one is rendered
+/// once by the dataflow, so it is printed once and marked where it repeats.
+fn write_node(plan: &Plan, depth: usize, out: &mut String, seen: &mut HashSet<String>) {
     let pad = "  ".repeat(depth);
     let line = match &plan.node {
         Node::Get { name } => format!("Get {name}"),
@@ -74,8 +77,12 @@ fn write_node(plan: &Plan, depth: usize, out: &mut String) {
             format!("OrderedWindow partition {partition:?} order [{order}] functions [{functions}]")
         }
     };
+    if crate::fingerprint::is_shareable(&plan.node) && !seen.insert(crate::fingerprint::fingerprint(plan)) {
+        let _ = writeln!(out, "{pad}{line}  -> ({})  [same as above: rendered once, shared]", columns(plan));
+        return;
+    }
     let _ = writeln!(out, "{pad}{line}  -> ({})", columns(plan));
     for input in plan.inputs() {
-        write_node(input, depth + 1, out);
+        write_node(input, depth + 1, out, seen);
     }
 }

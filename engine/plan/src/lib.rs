@@ -13,6 +13,7 @@
 //! ```
 
 mod explain;
+pub mod fingerprint;
 
 use std::sync::Arc;
 
