@@ -4,6 +4,9 @@
 //! reads the file (a person, a test, another tool) must always see exactly the relation's
 //! contents as of some committed frontier, never a partially written one. Rename within one
 //! directory is atomic on POSIX file systems. Changelog mode only appends, so it just flushes.
+//!
+//! With `partition_by`, `path` is a directory of Hive-style partitions instead; `create` hands
+//! the work to [`crate::partitioned`], which shares [`replace_atomically`] with this file.
 
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
@@ -12,7 +15,9 @@ use std::path::{Path, PathBuf};
 use illunare_connector::{ConnectorError, Diff, Row, Sink, SinkConnector, SinkSpec, Time};
 
 use crate::encode::{Encoder, Format, Mode};
-use crate::{Multiset, write_changes, write_snapshot};
+use crate::partition::Partitioning;
+use crate::partitioned::PartitionedSink;
+use crate::{Multiset, SinkWriteError, write_changes, write_snapshot};
 
 /// `connector = 'file'`: writes the relation to `path` as JSON lines or CSV.
 pub struct FileSinkConnector;
@@ -25,6 +30,15 @@ impl SinkConnector for FileSinkConnector {
     fn create(&self, spec: &SinkSpec) -> Result<Box<dyn Sink>, ConnectorError> {
         let options = &spec.options;
         let path = options.require("path")?;
+        if let Some(partitioning) = Partitioning::from_options(options, &spec.schema)? {
+            if path.trim().is_empty() {
+                return Err(ConnectorError::option("path", "must name a directory (with partition_by)"));
+            }
+            let format = Format::from_options(options, Format::Jsonl)?;
+            let mode = Mode::from_options(options, Mode::Snapshot)?;
+            options.finish("file")?;
+            return Ok(Box::new(PartitionedSink::new(&spec.name, PathBuf::from(path), partitioning, format, mode)));
+        }
         if path.trim().is_empty() || path.ends_with('/') {
             return Err(ConnectorError::option("path", format!("'{path}' must name a file")));
         }
@@ -45,6 +59,30 @@ impl SinkConnector for FileSinkConnector {
             changelog: None,
         }))
     }
+}
+
+/// Replaces `path` by what `write` produces, through `tmp` (in the same directory, so the
+/// rename is atomic): a reader sees the old contents or the new ones, never a mix. The data is
+/// synced before the rename. `context("writing")` names the sink and file in errors.
+pub(crate) fn replace_atomically(
+    path: &Path,
+    tmp: &Path,
+    context: &dyn Fn(&str) -> String,
+    write: impl FnOnce(&mut dyn Write) -> Result<(), SinkWriteError>,
+) -> Result<(), ConnectorError> {
+    let result = (|| {
+        let file = File::create(tmp).map_err(|e| ConnectorError::io(context("creating a temporary file for"), e))?;
+        let mut out = BufWriter::with_capacity(1 << 16, file);
+        write(&mut out).map_err(|e| e.context(context("writing")))?;
+        let file = out.into_inner().map_err(|e| ConnectorError::io(context("writing"), e.into_error()))?;
+        file.sync_all().map_err(|e| ConnectorError::io(context("syncing"), e))?;
+        fs::rename(tmp, path).map_err(|e| ConnectorError::io(context("replacing"), e))
+    })();
+    if result.is_err() {
+        // Best effort: the error being returned is the one that matters.
+        let _ = fs::remove_file(tmp);
+    }
+    result
 }
 
 struct FileSink {
@@ -83,19 +121,8 @@ impl FileSink {
 
     fn rewrite(&mut self) -> Result<(), ConnectorError> {
         self.create_parent()?;
-        let tmp = self.tmp_path();
-        let result = (|| {
-            let file = File::create(&tmp).map_err(|e| ConnectorError::io(self.context("creating a temporary file for"), e))?;
-            let mut out = BufWriter::with_capacity(1 << 16, file);
-            write_snapshot(&mut out, &self.encoder, &self.contents).map_err(|e| e.context(self.context("writing")))?;
-            let file = out.into_inner().map_err(|e| ConnectorError::io(self.context("writing"), e.into_error()))?;
-            file.sync_all().map_err(|e| ConnectorError::io(self.context("syncing"), e))?;
-            fs::rename(&tmp, &self.path).map_err(|e| ConnectorError::io(self.context("replacing"), e))
-        })();
-        if result.is_err() {
-            let _ = fs::remove_file(&tmp);
-        }
-        result
+        let context = |what: &str| self.context(what);
+        replace_atomically(&self.path, &self.tmp_path(), &context, |out| write_snapshot(out, &self.encoder, &self.contents))
     }
 
     fn append(&mut self, updates: &[(Row, Time, Diff)]) -> Result<(), ConnectorError> {

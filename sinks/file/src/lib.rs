@@ -12,12 +12,26 @@
 //! - `changelog`: every update is appended as a line with its `_diff` (+n inserted, -n retracted),
 //!   the raw differential stream.
 //!
+//! The `file` sink can also write Hive-style partitions (`partition_by = 'dt, hm'`): `path` is
+//! then a directory with one file per partition, `path/dt=…/hm=…/part.csv`, holding the other
+//! columns; snapshot mode rewrites only the partitions a commit changed, and a partition is
+//! committed (an empty `_SUCCESS` written into it) once the frontier passes its
+//! `partition_time` plus `partition_commit_delay`, or when the input ends:
+//!
+//! ```sql
+//! CREATE SINK q10 FROM nexmark_q10 WITH (connector = 'file', path = 'out/q10', format = 'csv',
+//!   partition_by = 'dt, hm', partition_time = '$dt $hm:00', partition_commit_delay = '1 min');
+//! ```
+//!
 //! Encoding of rows is shared in [`encode`]; the file and stdout specifics are in [`file`] and
-//! [`stdout`]. `create` only validates options: files are created (or truncated) at the first
-//! commit, so `check` never touches the filesystem.
+//! [`stdout`], partitions in [`partition`] (columns, directory names, commit times) and
+//! [`partitioned`] (the writer). `create` only validates options: files are created (or
+//! truncated) at the first commit, so `check` never touches the filesystem.
 
 mod encode;
 mod file;
+mod partition;
+mod partitioned;
 mod stdout;
 
 use std::collections::BTreeMap;
@@ -72,6 +86,10 @@ impl Multiset {
             }
         }
         Ok(())
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.rows.is_empty()
     }
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&Row, Diff)> {
