@@ -27,6 +27,7 @@ pub mod session;
 pub mod sink;
 pub mod source;
 pub mod source_clock;
+pub mod source_projection;
 pub mod state_metrics;
 pub mod temporal;
 pub mod topk;

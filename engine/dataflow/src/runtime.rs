@@ -279,6 +279,10 @@ fn run_worker(worker: &mut timely::worker::Worker, shared: &Shared, commands: Re
         crate::render::TICK_MS.with(|t| t.set(spec.tick_ms.max(1)));
         crate::render::STATE.with(|s| *s.borrow_mut() = Some(shared.state.clone()));
         let mut fused = crate::fuse::fuse_sources(&mut views, &source_names, &other_uses);
+        // Sources read by several projections emit only the columns those use.
+        let source_columns: Vec<_> = spec.sources.iter().map(|(n, s)| (n.clone(), s.schema(), spec.event_times.get(n).map(|e| e.column))).collect();
+        let projected = crate::source_projection::project_sources(&mut views, &source_columns, &fused, &other_uses);
+        fused.extend(projected);
         for (source, chain) in &fused {
             if chain.preagg.is_none() && spec.event_times.contains_key(source) {
                 crate::render::EVENT_COLUMNS.with(|s| s.borrow_mut().insert(crate::fuse::fused_name(source), chain.event_column));
