@@ -85,7 +85,7 @@ echo "| query | illunare events/s | Flink events/s | illunare / Flink |"
 echo "| --- | --- | --- | --- |"
 for q in ${queries//,/ }; do
   line="$("$bin/bench" nexmark --only "q$q" --workers "$workers" --data "$dir" 2>/dev/null || true)"
-  ours="$(echo "$line" | awk -F'|' 'NF > 5 { gsub(/ /, "", $6); print $6 }')"
+  ours="$(echo "$line" | awk -F'|' 'NF > 5 { gsub(/ /, "", $5); print $5 }')"
   theirs_s="$(flink --query "q$q" --data "$dir/flink" --mode time | "$venv/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["seconds"])' 2>/dev/null || true)"
   n="$(echo "$line" | awk -F'|' 'NF > 5 { gsub(/ /, "", $3); print $3 }')"
   if [ -z "$ours" ] || [ -z "$theirs_s" ]; then

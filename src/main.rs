@@ -13,6 +13,12 @@ use clap::{Parser, Subcommand};
 use illunare_coord::{Pipeline, RunOptions};
 use illunare_dataflow::ClusterConfig;
 
+/// mimalloc instead of glibc's malloc: rows are small vectors allocated and freed by the
+/// million, and glibc's allocator spent ~40% of Nexmark q5's time (and its arena locks
+/// contended between workers); see bench/RESULTS.md.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "illunare", version, about = "Streaming SQL over live streams, maintained incrementally")]
 struct Cli {

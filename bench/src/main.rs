@@ -23,6 +23,12 @@ use illunare_coord::{Pipeline, RunOptions};
 use illunare_dataflow::ClusterConfig;
 use illunare_types::batch_to_rows;
 
+/// mimalloc instead of glibc's malloc: rows are small vectors allocated and freed by the
+/// million, and glibc's allocator spent ~40% of Nexmark q5's time (and its arena locks
+/// contended between workers); see bench/RESULTS.md.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod nexmark;
 
 #[derive(Parser)]

@@ -22,7 +22,11 @@ pub fn run(query: &str, events: u64, workers: usize, data: Option<&Path>, dump: 
         None => (with_events(&text, events), events),
     };
     let mut pipeline = Pipeline::load(&text, &registry()).map_err(|e| anyhow::anyhow!("{}", e.render(&path, &text)))?;
-    let options = RunOptions { cluster: ClusterConfig { workers, ..Default::default() }, capture_all: false, ..RunOptions::default() };
+    let mut options = RunOptions { cluster: ClusterConfig { workers, ..Default::default() }, capture_all: false, ..RunOptions::default() };
+    // As `bench windows`: the event-time tick can be changed for experiments (default 100 ms).
+    if let Some(tick) = std::env::var("ILLUNARE_TICK_MS").ok().and_then(|t| t.parse().ok()) {
+        options.tick = Duration::from_millis(tick);
+    }
     let start = Instant::now();
     pipeline.start(&options).map_err(|e| anyhow::anyhow!("{e}"))?;
     pipeline.close_tables();
