@@ -70,7 +70,8 @@ fn registry() -> illunare_connector::Registry {
     r.add_source(Arc::new(illunare_source_generator::GeneratorConnector))
         .add_source(Arc::new(illunare_source_file::FileSourceConnector))
         .add_sink(Arc::new(illunare_sink_file::FileSinkConnector))
-        .add_sink(Arc::new(illunare_sink_file::StdoutSinkConnector));
+        .add_sink(Arc::new(illunare_sink_file::StdoutSinkConnector))
+        .add_sink(Arc::new(illunare_sink_file::BlackholeSinkConnector));
     r
 }
 

@@ -80,6 +80,10 @@ enum Command {
         /// With `--only`: write the view's final rows to this file as JSON lines (bench/flink.sh).
         #[arg(long)]
         dump: Option<std::path::PathBuf>,
+        /// Send the query's result to a `blackhole` sink instead of keeping it in a
+        /// materialized view (what Flink's blackhole sink does in bench/flink.sh).
+        #[arg(long)]
+        blackhole: bool,
     },
 }
 
@@ -131,6 +135,7 @@ const QUERY: &str = "SELECT merchant, count(*) AS n, sum(amount) AS total, max(a
 pub(crate) fn registry() -> illunare_connector::Registry {
     let mut r = illunare_connector::Registry::default();
     r.add_source(Arc::new(illunare_source_generator::GeneratorConnector)).add_source(Arc::new(illunare_source_file::FileSourceConnector));
+    r.add_sink(Arc::new(illunare_sink_file::BlackholeSinkConnector));
     r
 }
 
@@ -247,8 +252,8 @@ async fn datafusion_run(rows: u64, query: &str) -> Result<(Duration, Vec<String>
 fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Nexmark { events, workers, queries, only, data, dump } => match only {
-            Some(query) => nexmark::run(&query, events, workers, data.as_deref(), dump.as_deref())?,
+        Command::Nexmark { events, workers, queries, only, data, dump, blackhole } => match only {
+            Some(query) => nexmark::run(&query, events, workers, data.as_deref(), dump.as_deref(), blackhole)?,
             None => {
                 let mut names: Vec<String> = match queries {
                     Some(list) => list.split(',').map(|q| format!("q{}", q.trim().trim_start_matches('q'))).collect(),
@@ -266,6 +271,9 @@ fn main() -> Result<()> {
                     child.args(["nexmark", "--events", &events.to_string(), "--workers", &workers.to_string(), "--only", &name]);
                     if let Some(dir) = &data {
                         child.arg("--data").arg(dir);
+                    }
+                    if blackhole {
+                        child.arg("--blackhole");
                     }
                     let output = child.output()?;
                     if output.status.success() {

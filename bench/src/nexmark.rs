@@ -14,9 +14,11 @@ use crate::{registry, status_mib};
 
 /// Runs one query in this process and prints one result line:
 /// `| query | events | seconds | events/s | peak RSS MiB | largest state |`.
-pub fn run(query: &str, events: u64, workers: usize, data: Option<&Path>, dump: Option<&Path>) -> Result<()> {
+pub fn run(query: &str, events: u64, workers: usize, data: Option<&Path>, dump: Option<&Path>, blackhole: bool) -> Result<()> {
     let path = format!("pipelines/nexmark/{query}.sql");
     let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
+    anyhow::ensure!(!(blackhole && dump.is_some()), "--dump needs the materialized view; it cannot go with --blackhole");
+    let text = if blackhole { into_blackhole(&text, query)? } else { text };
     let (text, events) = match data {
         Some(dir) => (with_files(&text, dir)?, count_events(dir)?),
         None => (with_events(&text, events), events),
@@ -53,6 +55,18 @@ pub fn run(query: &str, events: u64, workers: usize, data: Option<&Path>, dump: 
         status_mib("VmHWM:")
     );
     Ok(())
+}
+
+/// The query's materialized view made a plain view read by a `blackhole` sink: the result is
+/// computed and consolidated but not kept (Flink's blackhole sink on the other side).
+fn into_blackhole(text: &str, query: &str) -> Result<String> {
+    let view = format!("nexmark_{query}");
+    let materialized = format!("CREATE MATERIALIZED VIEW {view} ");
+    anyhow::ensure!(text.contains(&materialized), "{query}.sql has no '{materialized}'");
+    Ok(format!(
+        "{}\nCREATE SINK bench_blackhole FROM {view} WITH (connector = 'blackhole');\n",
+        text.replace(&materialized, &format!("CREATE VIEW {view} "))
+    ))
 }
 
 /// Every `events = '…'` option set to `events`.

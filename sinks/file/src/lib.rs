@@ -1,4 +1,5 @@
-//! Sinks that write a relation as text: `file` (a JSON-lines or CSV file) and `stdout`.
+//! Sinks that write a relation as text: `file` (a JSON-lines or CSV file) and `stdout`; and
+//! `blackhole`, which discards it (for benchmarks).
 //!
 //! ```sql
 //! CREATE SINK spend_out FROM spend
@@ -28,6 +29,7 @@
 //! [`partitioned`] (the writer). `create` only validates options: files are created (or
 //! truncated) at the first commit, so `check` never touches the filesystem.
 
+mod blackhole;
 mod encode;
 mod file;
 mod partition;
@@ -39,6 +41,7 @@ use std::io::Write;
 
 use illunare_connector::{ConnectorError, Diff, Row, Time};
 
+pub use blackhole::BlackholeSinkConnector;
 pub use file::FileSinkConnector;
 pub use stdout::StdoutSinkConnector;
 
