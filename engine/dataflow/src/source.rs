@@ -135,6 +135,9 @@ pub struct SourceContext {
 /// (when the source has exactly one consumer); its errors belong to `relation`.
 pub struct Fused {
     pub steps: Vec<Step>,
+    /// Further chains over the same source whose outputs are added to `steps`' (a GROUP BY
+    /// over a UNION ALL of chains, `fuse.rs`; only with `preagg`).
+    pub union: Vec<Vec<Step>>,
     pub relation: String,
     /// A GROUP BY over the chain, split in two phases (`preagg.rs`): the source then emits
     /// partial aggregates per tick instead of rows.
@@ -157,33 +160,45 @@ impl ChainOutput {
         }
     }
 
+    /// The output as a batch of `schema` (union branches name their columns their own way).
     fn into_batch(self, schema: &arrow::datatypes::SchemaRef) -> Result<RecordBatch, String> {
         match self {
-            ChainOutput::Batch(b) => Ok(b),
+            ChainOutput::Batch(b) if b.schema() == *schema => Ok(b),
+            ChainOutput::Batch(b) => RecordBatch::try_new(schema.clone(), b.columns().to_vec()).map_err(|e| e.to_string()),
             ChainOutput::Rows(rows) => rows_to_batch(schema, &rows).map_err(|e| e.to_string()),
         }
     }
 }
 
-/// Runs a chunk's batch through the fused chain, if any: (output, evaluation error rows).
-fn run_chain(batch: &RecordBatch, fused: Option<&Fused>) -> Result<(ChainOutput, Vec<Row>), String> {
+/// Runs a chunk's batch through the fused chain (and its union branches), if any: (one output
+/// per branch, evaluation error rows).
+fn run_chain(batch: &RecordBatch, fused: Option<&Fused>) -> Result<(Vec<ChainOutput>, Vec<Row>), String> {
     let Some(fused) = fused else {
-        return Ok((ChainOutput::Batch(batch.clone()), vec![]));
+        return Ok((vec![ChainOutput::Batch(batch.clone())], vec![]));
     };
-    if let Ok(out) = apply_steps_to_batch(&fused.steps, batch.clone()) {
-        return Ok((ChainOutput::Batch(out), vec![]));
+    let mut outputs = Vec::with_capacity(1 + fused.union.len());
+    let mut errors = Vec::new();
+    for steps in std::iter::once(&fused.steps).chain(&fused.union) {
+        outputs.push(run_steps(batch, steps, &fused.relation, &mut errors)?);
     }
-    // Some row failed: isolate it, row by row.
+    Ok((outputs, errors))
+}
+
+/// One chain over a batch: vectorised, or row by row once some row fails (that row becomes an
+/// error row in `errors`).
+fn run_steps(batch: &RecordBatch, steps: &[Step], relation: &str, errors: &mut Vec<Row>) -> Result<ChainOutput, String> {
+    if let Ok(out) = apply_steps_to_batch(steps, batch.clone()) {
+        return Ok(ChainOutput::Batch(out));
+    }
     let rows = batch_to_rows(batch).map_err(|e| e.to_string())?;
     let mut ok = Vec::new();
-    let mut errors = Vec::new();
-    for (_, result) in apply_steps(&fused.steps, rows) {
+    for (_, result) in apply_steps(steps, rows) {
         match result {
             Ok(row) => ok.push(row),
-            Err(failure) => errors.push(error_row(&fused.relation, failure)),
+            Err(failure) => errors.push(error_row(relation, failure)),
         }
     }
-    Ok((ChainOutput::Rows(ok), errors))
+    Ok(ChainOutput::Rows(ok))
 }
 
 /// Renders source `name`: its rows (through `fused`, if given), its decode errors (rows of
@@ -304,14 +319,16 @@ pub fn render_source<'s>(
                                 }
                             }
                             for (at, batch) in stamped.parts {
-                                let converted = run_chain(&batch, fused.as_ref()).and_then(|(output, failures)| {
+                                let converted = run_chain(&batch, fused.as_ref()).and_then(|(outputs, failures)| {
                                     eval_rows.extend(failures);
-                                    match stash.as_mut() {
-                                        Some(stash) => {
-                                            let batch = output.into_batch(stash.input_schema())?;
-                                            stash.add(&batch, at, &mut eval_rows);
+                                    for output in outputs {
+                                        match stash.as_mut() {
+                                            Some(stash) => {
+                                                let batch = output.into_batch(stash.input_schema())?;
+                                                stash.add(&batch, at, &mut eval_rows);
+                                            }
+                                            None => ok_rows.extend(output.into_rows()?.into_iter().map(|r| (r, at, 1))),
                                         }
-                                        None => ok_rows.extend(output.into_rows()?.into_iter().map(|r| (r, at, 1))),
                                     }
                                     Ok(())
                                 });

@@ -144,7 +144,7 @@ pub fn project_sources(
         }
         let steps = vec![Step::Map { exprs, input: schema.clone(), output: projected }];
         let event_column = event_column.and_then(|c| position.get(&c).copied());
-        out.insert(source.clone(), Fused { steps, relation: view, preagg: None, event_column });
+        out.insert(source.clone(), Fused { steps, union: Vec::new(), relation: view, preagg: None, event_column });
     }
     out
 }
