@@ -115,7 +115,6 @@ fn run(file: &PathBuf, cluster: &ClusterArgs, commit_interval: &str, tick: &str)
         capture_all: false,
         commit_interval: illunare_connector::parse_duration(commit_interval).map_err(anyhow::Error::msg)?,
         tick: illunare_connector::parse_duration(tick).map_err(anyhow::Error::msg)?,
-        ..RunOptions::default()
     };
     let interrupted = Arc::new(AtomicBool::new(false));
     {

@@ -164,7 +164,7 @@ fn expire<'s>(coll: KeyedColl<'s>, expiry: Expiry, relation: &str) -> (KeyedColl
     let tagged = coll.inner.unary::<timely::container::CapacityContainerBuilder<Vec<_>>, _, _, _>(Pipeline, "IntervalExpire", move |_, _| {
         move |input, output| {
             input.for_each(|cap, data| {
-                let mut later: Vec<(Time, (Result<(Row, Row), Row>, Time, Diff))> = Vec::new();
+                let mut later: Vec<(Time, crate::Tagged<(Row, Row)>)> = Vec::new();
                 {
                     let mut session = output.session(&cap);
                     for ((key, row), t, d) in data.drain(..) {

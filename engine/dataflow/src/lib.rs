@@ -46,6 +46,9 @@ pub use source_clock::EventTime;
 /// A collection of rows in the dataflow.
 pub type Coll<'s> = VecCollection<'s, Time, Row, Diff>;
 
+/// An update tagged as data (`Ok`) or as an error row, before `ok_err` splits the two.
+pub type Tagged<D, R = Diff> = (Result<D, Row>, Time, R);
+
 /// A rendered relation: its rows and the error rows its evaluation produced.
 #[derive(Clone)]
 pub struct Rendered<'s> {

@@ -208,6 +208,9 @@ pub struct Partition {
 /// A row copy: the entry and which of its copies (0-based).
 type Slot<'a> = (&'a Pos, Diff);
 
+/// Updates waiting for the frontier to pass their time, with the capability to emit at it.
+type Pending = (Capability<Time>, Vec<(Row, Diff)>);
+
 impl Partition {
     fn before<'a>(&'a self, p: &Pos) -> impl Iterator<Item = (&'a Pos, &'a Diff)> + 'a {
         self.rows.range((Bound::Unbounded, Bound::Excluded(p.clone()))).rev()
@@ -317,7 +320,7 @@ impl Partition {
                     None => true,
                     Some(o) => in_range(q, p, *o),
                 };
-                let mut earlier: Vec<Slot<'a>> = self.before(p).take_while(|(q, _)| inside(*q)).map(|(q, c)| (q, *c)).collect();
+                let mut earlier: Vec<Slot<'a>> = self.before(p).take_while(|(q, _)| inside(q)).map(|(q, c)| (q, *c)).collect();
                 earlier.reverse();
                 out.extend(earlier);
                 out.push((p, count));
@@ -422,7 +425,7 @@ fn output_row(part: &Partition, p: &Pos, copy: Diff, spec: &OrderedWindowSpec, g
     }
     for g in groups {
         let rows = part.frame(p, copy, &g.frame);
-        let input: Vec<(&Row, isize)> = rows.iter().map(|(q, c)| (&q.row, *c as isize)).collect();
+        let input: Vec<(&Row, isize)> = rows.iter().map(|(q, c)| (&q.row, *c)).collect();
         let computed = illunare_eval::aggregate(&g.aggregates, &spec.schema, &input).map_err(|e| e.0)?;
         for (&i, v) in g.indices.iter().zip(computed) {
             values[i] = v;
@@ -539,7 +542,7 @@ pub fn render_ordered_window<'s>(input: Coll<'s>, spec: OrderedWindowSpec, relat
     let metrics = crate::render::STATE.with(|s| s.borrow().clone());
     let exchange = Exchange::new(move |(row, _, _): &(Row, Time, Diff)| partition_hash(row, &partition));
     let tagged = input.inner.unary_frontier::<timely::container::CapacityContainerBuilder<Vec<_>>, _, _, _>(exchange, "OrderedWindow", move |_, _| {
-        let mut pending: BTreeMap<Time, (Capability<Time>, Vec<(Row, Diff)>)> = BTreeMap::new();
+        let mut pending: BTreeMap<Time, Pending> = BTreeMap::new();
         let mut state: HashMap<Row, Partition> = HashMap::new();
         let mut held: i64 = 0;
         move |(input, frontier), output| {

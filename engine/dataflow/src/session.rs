@@ -97,13 +97,16 @@ impl SessionSpec {
     }
 }
 
+/// One session: its first time, its last time, its rows.
+type Session<'a> = (i64, i64, Vec<&'a (Row, Diff)>);
+
 /// Splits `rows` (times with their rows, sorted by time, all in one partition) into sessions:
 /// `(start, last, rows)` each.
-fn split_sessions<'a, I>(rows: I, gap: i64) -> Vec<(i64, i64, Vec<&'a (Row, Diff)>)>
+fn split_sessions<'a, I>(rows: I, gap: i64) -> Vec<Session<'a>>
 where
     I: IntoIterator<Item = (i64, &'a (Row, Diff))>,
 {
-    let mut sessions: Vec<(i64, i64, Vec<&'a (Row, Diff)>)> = Vec::new();
+    let mut sessions: Vec<Session<'a>> = Vec::new();
     for (ts, row) in rows {
         match sessions.last_mut() {
             Some((_, last, members)) if ts < last.saturating_add(gap) => {
@@ -294,7 +297,7 @@ mod tests {
             .iter()
             .map(|(r, d)| (match r.0[1] { Datum::Timestamp(t) => Some(t), _ => None }, r.0[2].clone(), r.0[3].clone(), *d))
             .collect();
-        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v.sort_by_key(|a| a.0);
         v
     }
 

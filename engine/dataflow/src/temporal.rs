@@ -40,7 +40,7 @@ pub fn render_temporal<'s>(input: Coll<'s>, until: Expr, schema: SchemaRef, rela
             input.for_each(|cap, data| {
                 let refs: Vec<&Row> = data.iter().map(|(r, _, _)| r).collect();
                 let results = map_rows(std::slice::from_ref(&until), &schema, &refs);
-                let mut retractions: Vec<(Time, (Result<Row, Row>, Time, Diff))> = Vec::new();
+                let mut retractions: Vec<(Time, crate::Tagged<Row>)> = Vec::new();
                 {
                     let mut session = output.session(&cap);
                     for ((row, t, d), result) in data.drain(..).zip(results) {

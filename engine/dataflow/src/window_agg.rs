@@ -73,6 +73,57 @@ pub fn close_time(row: &Row, close: &WindowClose) -> Option<Time> {
     row.0.get(close.key).and_then(|v| until_ms(v, &close.key_type)).map(|u| u.saturating_add(1))
 }
 
+
+/// Schedules, for every update of `coll` whose group (`key_of`) belongs to a window, its
+/// retraction at the window's close; updates already at or past the close are not kept and
+/// become error rows through `late` (given the group key; the view's errors). Applied *after* pre-aggregation (so
+/// the retraction cancels exactly what the arrangement holds) and before the final reduce.
+pub fn retract_at_close<'s, D, R>(
+    coll: differential_dataflow::VecCollection<'s, Time, D, R>,
+    close: WindowClose,
+    key_of: impl Fn(&D) -> &Row + 'static,
+    late: impl Fn(&Row) -> Row + 'static,
+) -> (differential_dataflow::VecCollection<'s, Time, D, R>, Coll<'s>)
+where
+    D: Clone + 'static,
+    R: differential_dataflow::difference::Abelian + Clone + 'static,
+{
+    use differential_dataflow::AsCollection;
+    use timely::dataflow::operators::core::OkErr;
+    let tagged = coll.inner.unary::<timely::container::CapacityContainerBuilder<Vec<_>>, _, _, _>(Pipeline, "CloseWindows", move |_, _| {
+        move |input, output| {
+            input.for_each(|cap, data| {
+                let mut later: Vec<(Time, crate::Tagged<D, R>)> = Vec::new();
+                {
+                    let mut session = output.session(&cap);
+                    for (d, t, r) in data.drain(..) {
+                        match close_time(key_of(&d), &close) {
+                            Some(c) if c <= t => session.give((Err(late(key_of(&d))), t, r)),
+                            Some(c) => {
+                                let mut negated = r.clone();
+                                negated.negate();
+                                later.push((c, (Ok(d.clone()), c, negated)));
+                                session.give((Ok(d), t, r));
+                            }
+                            None => session.give((Ok(d), t, r)),
+                        }
+                    }
+                }
+                later.sort_unstable_by_key(|(c, _)| *c);
+                for group in later.chunk_by(|a, b| a.0 == b.0) {
+                    let at = cap.delayed(&group[0].0, 0);
+                    output.session(&at).give_iterator(group.iter().map(|(_, u)| u.clone()));
+                }
+            });
+        }
+    });
+    let (ok, err) = tagged.ok_err(|(x, t, r): (Result<D, Row>, Time, R)| match x {
+        Ok(d) => Ok((d, t, r)),
+        Err(row) => Err((row, t, 1 as Diff)),
+    });
+    (ok.as_collection(), err.as_collection())
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -106,54 +157,4 @@ mod tests {
         let updates = vec![(row(10, 1), 5, 1), (row(10, 1), 8, -1), (row(10, 2), 8, 1), (row(10, 2), 11, -1), (row(20, 1), 15, 1)];
         assert_eq!(kept(updates, &close), vec![(row(10, 1), 5, 1), (row(10, 1), 8, -1), (row(10, 2), 8, 1), (row(20, 1), 15, 1)]);
     }
-}
-
-/// Schedules, for every update of `coll` whose group (`key_of`) belongs to a window, its
-/// retraction at the window's close; updates already at or past the close are not kept and
-/// become error rows through `late` (given the group key; the view's errors). Applied *after* pre-aggregation (so
-/// the retraction cancels exactly what the arrangement holds) and before the final reduce.
-pub fn retract_at_close<'s, D, R>(
-    coll: differential_dataflow::VecCollection<'s, Time, D, R>,
-    close: WindowClose,
-    key_of: impl Fn(&D) -> &Row + 'static,
-    late: impl Fn(&Row) -> Row + 'static,
-) -> (differential_dataflow::VecCollection<'s, Time, D, R>, Coll<'s>)
-where
-    D: Clone + 'static,
-    R: differential_dataflow::difference::Abelian + Clone + 'static,
-{
-    use differential_dataflow::AsCollection;
-    use timely::dataflow::operators::core::OkErr;
-    let tagged = coll.inner.unary::<timely::container::CapacityContainerBuilder<Vec<_>>, _, _, _>(Pipeline, "CloseWindows", move |_, _| {
-        move |input, output| {
-            input.for_each(|cap, data| {
-                let mut later: Vec<(Time, (Result<D, Row>, Time, R))> = Vec::new();
-                {
-                    let mut session = output.session(&cap);
-                    for (d, t, r) in data.drain(..) {
-                        match close_time(key_of(&d), &close) {
-                            Some(c) if c <= t => session.give((Err(late(key_of(&d))), t, r)),
-                            Some(c) => {
-                                let mut negated = r.clone();
-                                negated.negate();
-                                later.push((c, (Ok(d.clone()), c, negated)));
-                                session.give((Ok(d), t, r));
-                            }
-                            None => session.give((Ok(d), t, r)),
-                        }
-                    }
-                }
-                later.sort_unstable_by_key(|(c, _)| *c);
-                for group in later.chunk_by(|a, b| a.0 == b.0) {
-                    let at = cap.delayed(&group[0].0, 0);
-                    output.session(&at).give_iterator(group.iter().map(|(_, u)| u.clone()));
-                }
-            });
-        }
-    });
-    let (ok, err) = tagged.ok_err(|(x, t, r): (Result<D, Row>, Time, R)| match x {
-        Ok(d) => Ok((d, t, r)),
-        Err(row) => Err((row, t, 1 as Diff)),
-    });
-    (ok.as_collection(), err.as_collection())
 }
