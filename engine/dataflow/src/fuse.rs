@@ -82,23 +82,8 @@ fn detach(plan: &mut Plan, candidates: &[String], relation: &str, out: &mut Hash
         out.insert(source, Fused { steps, union: Vec::new(), relation: relation.to_string(), preagg: preagg.map(std::sync::Arc::new), event_column });
         return;
     }
-    match &mut plan.node {
-        Node::Get { .. } | Node::Constant { .. } => {}
-        Node::Map { input, .. }
-        | Node::Filter { input, .. }
-        | Node::Reduce { input, .. }
-        | Node::Distinct { input }
-        | Node::TopK { input, .. }
-        | Node::Temporal { input, .. }
-        | Node::Session { input, .. }
-        | Node::OrderedWindow { input, .. } => {
-            detach(input, candidates, relation, out)
-        }
-        Node::Join { left, right, .. } => {
-            detach(left, candidates, relation, out);
-            detach(right, candidates, relation, out);
-        }
-        Node::Union { inputs } => inputs.iter_mut().for_each(|i| detach(i, candidates, relation, out)),
+    for input in plan.inputs_mut() {
+        detach(input, candidates, relation, out);
     }
 }
 
@@ -128,29 +113,13 @@ fn find_union_reduces(plan: &Plan, found: &mut Vec<(String, String, usize, Plan)
     }
 }
 
-fn inputs_mut(plan: &mut Plan) -> Vec<&mut Plan> {
-    match &mut plan.node {
-        Node::Get { .. } | Node::Constant { .. } => vec![],
-        Node::Map { input, .. }
-        | Node::Filter { input, .. }
-        | Node::Reduce { input, .. }
-        | Node::Distinct { input }
-        | Node::TopK { input, .. }
-        | Node::Temporal { input, .. }
-        | Node::Session { input, .. }
-        | Node::OrderedWindow { input, .. } => vec![input],
-        Node::Join { left, right, .. } => vec![left, right],
-        Node::Union { inputs } => inputs.iter_mut().collect(),
-    }
-}
-
 /// Replaces every subplan whose fingerprint is `fingerprint` by a read of `name`.
 fn replace_by_fingerprint(plan: &mut Plan, fingerprint: &str, name: &str) {
     if matches!(plan.node, Node::Reduce { .. }) && illunare_plan::fingerprint::fingerprint(plan) == fingerprint {
         plan.node = Node::Get { name: name.to_string() };
         return;
     }
-    for input in inputs_mut(plan) {
+    for input in plan.inputs_mut() {
         replace_by_fingerprint(input, fingerprint, name);
     }
 }

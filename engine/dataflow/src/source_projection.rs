@@ -88,21 +88,8 @@ fn rewrite(plan: &mut Plan, source: &str, projected: &SchemaRef, position: &Hash
         **input = Plan::new(Node::Get { name: fused_name(source) }, projected.clone());
         return;
     }
-    match &mut plan.node {
-        Node::Get { .. } | Node::Constant { .. } => {}
-        Node::Map { input, .. }
-        | Node::Filter { input, .. }
-        | Node::Reduce { input, .. }
-        | Node::Distinct { input }
-        | Node::TopK { input, .. }
-        | Node::Temporal { input, .. }
-        | Node::Session { input, .. }
-        | Node::OrderedWindow { input, .. } => rewrite(input, source, projected, position),
-        Node::Join { left, right, .. } => {
-            rewrite(left, source, projected, position);
-            rewrite(right, source, projected, position);
-        }
-        Node::Union { inputs } => inputs.iter_mut().for_each(|i| rewrite(i, source, projected, position)),
+    for input in plan.inputs_mut() {
+        rewrite(input, source, projected, position);
     }
 }
 

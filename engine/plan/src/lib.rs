@@ -229,6 +229,23 @@ impl Plan {
         }
     }
 
+    /// The direct inputs of this node, to rewrite them.
+    pub fn inputs_mut(&mut self) -> Vec<&mut Plan> {
+        match &mut self.node {
+            Node::Get { .. } | Node::Constant { .. } => vec![],
+            Node::Map { input, .. }
+            | Node::Filter { input, .. }
+            | Node::Reduce { input, .. }
+            | Node::Distinct { input }
+            | Node::Temporal { input, .. }
+            | Node::TopK { input, .. }
+            | Node::Session { input, .. }
+            | Node::OrderedWindow { input, .. } => vec![input],
+            Node::Join { left, right, .. } => vec![left, right],
+            Node::Union { inputs } => inputs.iter_mut().collect(),
+        }
+    }
+
     /// Names of the catalog relations this plan reads.
     pub fn dependencies(&self) -> Vec<String> {
         let mut out = Vec::new();
