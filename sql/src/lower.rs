@@ -294,6 +294,16 @@ impl Lowerer {
     }
 
     /// Resolves sort expressions to column indices, appending computed ones as extra columns.
+    /// A window's PARTITION BY and ORDER BY as columns of `input` (computed ones appended, as
+    /// for ORDER BY keys): (the input with them, partition columns, order keys).
+    fn window_keys(&self, input: Plan, df: &DFSchema, partition_by: &[DfExpr], order_by: &[SortExpr]) -> Result<(Plan, Vec<usize>, Vec<SortKey>)> {
+        let mut all: Vec<SortExpr> = partition_by.iter().map(|e| SortExpr::new(e.clone(), true, true)).collect();
+        all.extend(order_by.iter().cloned());
+        let (with_keys, keys) = self.sort_keys(input, df, &all)?;
+        let partition = keys[..partition_by.len()].iter().map(|k| k.column).collect();
+        Ok((with_keys, partition, keys[partition_by.len()..].to_vec()))
+    }
+
     fn sort_keys(&self, input: Plan, df: &DFSchema, sort: &[SortExpr]) -> Result<(Plan, Vec<SortKey>)> {
         let width = df.fields().len();
         let mut extra: Vec<Expr> = Vec::new();
@@ -396,13 +406,7 @@ impl Lowerer {
         let df = w.input.schema();
         let width = df.fields().len();
         let lowered = self.lower(&w.input)?;
-        // Partition keys become sort-key-like columns too (computed ones appended).
-        let partition_sorts: Vec<SortExpr> = partition_by.iter().map(|e| SortExpr::new(e.clone(), true, true)).collect();
-        let mut all = partition_sorts.clone();
-        all.extend(order_by.iter().cloned());
-        let (with_keys, keys) = self.sort_keys(lowered, df, &all)?;
-        let partition: Vec<usize> = keys[..partition_sorts.len()].iter().map(|k| k.column).collect();
-        let order = keys[partition_sorts.len()..].to_vec();
+        let (with_keys, partition, order) = self.window_keys(lowered, df, partition_by, order_by)?;
         let mut fields: Vec<Field> = with_keys.schema.fields().iter().map(|f| f.as_ref().clone()).collect();
         let extended_width = fields.len();
         fields.push(schema.field(width).clone());

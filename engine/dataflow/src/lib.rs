@@ -49,6 +49,17 @@ pub type Coll<'s> = VecCollection<'s, Time, Row, Diff>;
 /// An update tagged as data (`Ok`) or as an error row, before `ok_err` splits the two.
 pub type Tagged<D, R = Diff> = (Result<D, Row>, Time, R);
 
+/// Splits a stream of tagged rows into the rows and the error rows.
+pub fn split_tagged<'s>(tagged: timely::dataflow::StreamVec<'s, Time, Tagged<Row>>) -> Rendered<'s> {
+    use differential_dataflow::AsCollection;
+    use timely::dataflow::operators::core::OkErr;
+    let (ok, err) = tagged.ok_err(|(r, t, d): Tagged<Row>| match r {
+        Ok(row) => Ok((row, t, d)),
+        Err(row) => Err((row, t, d)),
+    });
+    Rendered { ok: ok.as_collection(), err: err.as_collection() }
+}
+
 /// A rendered relation: its rows and the error rows its evaluation produced.
 #[derive(Clone)]
 pub struct Rendered<'s> {

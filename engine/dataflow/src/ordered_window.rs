@@ -30,12 +30,10 @@ use std::hash::{Hash, Hasher};
 use std::ops::Bound;
 
 use arrow::datatypes::SchemaRef;
-use differential_dataflow::AsCollection;
 use illunare_plan::{Aggregate, Frame, RangeOffset, SortKey, WindowCall, WindowFunc};
 use illunare_types::{Datum, Diff, Row, Time};
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::Capability;
-use timely::dataflow::operators::core::OkErr;
 use timely::dataflow::operators::generic::Operator;
 
 use crate::{Coll, Failure, Rendered, error_row};
@@ -593,11 +591,7 @@ pub fn render_ordered_window<'s>(input: Coll<'s>, spec: OrderedWindowSpec, relat
             }
         }
     });
-    let (ok, err) = tagged.ok_err(|(r, t, d): (Result<Row, Row>, Time, Diff)| match r {
-        Ok(row) => Ok((row, t, d)),
-        Err(row) => Err((row, t, d)),
-    });
-    Rendered { ok: ok.as_collection(), err: err.as_collection() }
+    crate::split_tagged(tagged)
 }
 
 #[cfg(test)]

@@ -8,12 +8,10 @@
 //! their own time, never appear (as `ts > NULL` is not true).
 
 use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
-use differential_dataflow::AsCollection;
 use illunare_eval::map_rows;
 use illunare_plan::Expr;
-use illunare_types::{Datum, Diff, Row, Time};
+use illunare_types::{Datum, Row, Time};
 use timely::dataflow::channels::pact::Pipeline;
-use timely::dataflow::operators::core::OkErr;
 use timely::dataflow::operators::generic::Operator;
 
 use crate::{Coll, Failure, Rendered, error_row};
@@ -69,11 +67,7 @@ pub fn render_temporal<'s>(input: Coll<'s>, until: Expr, schema: SchemaRef, rela
             });
         }
     });
-    let (ok, err) = tagged.ok_err(|(r, t, d): (Result<Row, Row>, Time, Diff)| match r {
-        Ok(row) => Ok((row, t, d)),
-        Err(row) => Err((row, t, d)),
-    });
-    Rendered { ok: ok.as_collection(), err: err.as_collection() }
+    crate::split_tagged(tagged)
 }
 
 #[cfg(test)]

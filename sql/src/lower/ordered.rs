@@ -16,7 +16,7 @@ use datafusion::logical_expr::{Expr as DfExpr, SortExpr, WindowFrame, WindowFram
 use datafusion::physical_expr::create_physical_expr;
 #[allow(deprecated)]
 use datafusion::physical_planner::create_aggregate_expr_and_maybe_filter;
-use illunare_plan::{Aggregate, Expr, Frame, Node, Plan, RangeOffset, SortKey, WindowCall, WindowFunc};
+use illunare_plan::{Aggregate, Expr, Frame, Node, Plan, RangeOffset, WindowCall, WindowFunc};
 use illunare_types::{Datum, array_to_datums};
 
 use super::{LowerError, Lowerer, Result, arrow_schema, unalias};
@@ -55,12 +55,7 @@ impl Lowerer {
         }
         let (partition_by, order_by) = spec.ok_or_else(|| LowerError::new("a window node without functions", Some("over")))?;
         let lowered = self.lower(&w.input)?;
-        let partition_sorts: Vec<SortExpr> = partition_by.iter().map(|e| SortExpr::new(e.clone(), true, true)).collect();
-        let mut all = partition_sorts.clone();
-        all.extend(order_by.iter().cloned());
-        let (with_keys, keys) = self.sort_keys(lowered, df, &all)?;
-        let partition: Vec<usize> = keys[..partition_sorts.len()].iter().map(|k| k.column).collect();
-        let order: Vec<SortKey> = keys[partition_sorts.len()..].to_vec();
+        let (with_keys, partition, order) = self.window_keys(lowered, df, partition_by, order_by)?;
         let order_type = order.first().map(|k| with_keys.schema.field(k.column).data_type().clone());
         let mut functions = Vec::new();
         let mut fields: Vec<Field> = with_keys.schema.fields().iter().map(|f| f.as_ref().clone()).collect();
