@@ -4,9 +4,7 @@
 
 mod common;
 
-use std::time::Duration;
-
-use common::{assert_matches_oracle, options, registry, run_and_compare};
+use common::{assert_matches_oracle, options, run_and_compare};
 
 const SOURCE: &str = "
     CREATE SOURCE tx (tx_id BIGINT, card_id VARCHAR, merchant VARCHAR, amount DOUBLE, ts TIMESTAMP,
@@ -36,14 +34,8 @@ fn lag_and_range_sums_match_datafusion() {
 
 /// Runs `text` to its end and returns the updates held in state when it finished.
 fn held_state(text: &str) -> i64 {
-    let mut pipeline = illunare_coord::Pipeline::load(text, &registry()).unwrap_or_else(|e| panic!("{}", e.render("test.sql", text)));
-    pipeline.start(&options(1)).unwrap_or_else(|e| panic!("{e}"));
-    pipeline.close_tables();
-    let deadline = std::time::Instant::now() + Duration::from_secs(120);
-    while !pipeline.is_finished() {
-        assert!(std::time::Instant::now() < deadline, "pipeline did not finish");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let mut pipeline = common::start(text, &options(1));
+    common::wait_finished(&pipeline);
     let (arranged, _) = pipeline.state_size();
     pipeline.join().unwrap_or_else(|e| panic!("{e}"));
     arranged

@@ -92,12 +92,8 @@ fn sinks_get_each_session_once() {
         input.display(),
         out.display()
     );
-    let mut pipeline = illunare_coord::Pipeline::load(&text, &common::registry()).unwrap_or_else(|e| panic!("{}", e.render("t.sql", &text)));
-    pipeline.start(&common::options(1)).expect("start");
-    pipeline.close_tables();
-    while !pipeline.is_finished() {
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let mut pipeline = common::start(&text, &common::options(1));
+    common::wait_finished(&pipeline);
     pipeline.join().expect("join");
     let written = std::fs::read_to_string(&out).expect("sink output");
     let mut lines: Vec<&str> = written.lines().collect();

@@ -25,16 +25,29 @@ pub fn options(workers: usize) -> RunOptions {
     RunOptions { cluster: ClusterConfig { workers, ..Default::default() }, capture_all: true, commit_interval: Duration::ZERO, tick: Duration::from_millis(1) }
 }
 
-/// Runs a bounded pipeline to its end; returns every view's rows and its error rows, canonicalised.
-pub fn run_collect(text: &str, workers: usize) -> (BTreeMap<String, Vec<String>>, BTreeMap<String, Vec<String>>) {
+/// Loads and starts `text` (its tables closed): errors are rendered with their position.
+#[allow(dead_code)]
+pub fn start(text: &str, options: &RunOptions) -> Pipeline {
     let mut pipeline = Pipeline::load(text, &registry()).unwrap_or_else(|e| panic!("{}", e.render("test.sql", text)));
-    pipeline.start(&options(workers)).unwrap_or_else(|e| panic!("{e}"));
+    pipeline.start(options).unwrap_or_else(|e| panic!("{e}"));
     pipeline.close_tables();
+    pipeline
+}
+
+/// Waits (at most two minutes) until a bounded pipeline has processed all its input.
+#[allow(dead_code)]
+pub fn wait_finished(pipeline: &Pipeline) {
     let deadline = std::time::Instant::now() + Duration::from_secs(120);
     while !pipeline.is_finished() {
         assert!(std::time::Instant::now() < deadline, "pipeline did not finish");
         std::thread::sleep(Duration::from_millis(5));
     }
+}
+
+/// Runs a bounded pipeline to its end; returns every view's rows and its error rows, canonicalised.
+pub fn run_collect(text: &str, workers: usize) -> (BTreeMap<String, Vec<String>>, BTreeMap<String, Vec<String>>) {
+    let mut pipeline = start(text, &options(workers));
+    wait_finished(&pipeline);
     let mut views = BTreeMap::new();
     let mut errors = BTreeMap::new();
     for name in pipeline.views() {
