@@ -113,15 +113,17 @@ fn find_union_reduces(plan: &Plan, found: &mut Vec<(String, String, usize, Plan)
     }
 }
 
-/// Replaces every subplan whose fingerprint is `fingerprint` by a read of `name`.
-fn replace_by_fingerprint(plan: &mut Plan, fingerprint: &str, name: &str) {
+/// Replaces every subplan whose fingerprint is `fingerprint` by a read of `name`; whether any was.
+fn replace_by_fingerprint(plan: &mut Plan, fingerprint: &str, name: &str) -> bool {
     if matches!(plan.node, Node::Reduce { .. }) && illunare_plan::fingerprint::fingerprint(plan) == fingerprint {
         plan.node = Node::Get { name: name.to_string() };
-        return;
+        return true;
     }
+    let mut replaced = false;
     for input in plan.inputs_mut() {
-        replace_by_fingerprint(input, fingerprint, name);
+        replaced |= replace_by_fingerprint(input, fingerprint, name);
     }
+    replaced
 }
 
 /// Fuses the union GROUP BYs (see the module doc) of sources read by nothing else.
@@ -143,9 +145,7 @@ fn fuse_union_reduces(views: &mut [(String, Plan)], sources: &[String], counts: 
         let name = fused_aggregate_name(source);
         let mut relation = None;
         for (view, plan) in views.iter_mut() {
-            let before = illunare_plan::fingerprint::fingerprint(plan);
-            replace_by_fingerprint(plan, fingerprint, &name);
-            if relation.is_none() && illunare_plan::fingerprint::fingerprint(plan) != before {
+            if replace_by_fingerprint(plan, fingerprint, &name) && relation.is_none() {
                 relation = Some(view.clone());
             }
         }
