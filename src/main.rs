@@ -1,6 +1,8 @@
-//! The `illunare` command line: run, check and explain pipelines; generate test data.
+//! The `illunare` command line: run, check and explain pipelines; generate test data; scan
+//! Modbus endpoints.
 
 mod generate;
+mod modbus;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -63,12 +65,15 @@ enum Command {
     Explain { file: PathBuf },
     /// Write generated data to files (the same rows the `generator` connector produces).
     Generate(generate::GenerateArgs),
+    /// Modbus TCP tools: `scan` an endpoint for units and readable registers.
+    Modbus(modbus::ModbusArgs),
 }
 
 fn registry() -> illunare_connector::Registry {
     let mut r = illunare_connector::Registry::default();
     r.add_source(Arc::new(illunare_source_generator::GeneratorConnector))
         .add_source(Arc::new(illunare_source_file::FileSourceConnector))
+        .add_source(Arc::new(illunare_source_modbus::ModbusConnector))
         .add_sink(Arc::new(illunare_sink_file::FileSinkConnector))
         .add_sink(Arc::new(illunare_sink_file::StdoutSinkConnector))
         .add_sink(Arc::new(illunare_sink_file::BlackholeSinkConnector));
@@ -256,6 +261,7 @@ fn main() -> ExitCode {
         Command::Check { file } => check(file),
         Command::Explain { file } => explain(file),
         Command::Generate(args) => generate::generate(args),
+        Command::Modbus(args) => modbus::modbus(args),
     };
     match result {
         Ok(code) => code,

@@ -29,6 +29,7 @@ use illunare_types::batch_to_rows;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod modbus;
 mod nexmark;
 
 #[derive(Parser)]
@@ -84,6 +85,25 @@ enum Command {
         /// materialized view (what Flink's blackhole sink does in bench/flink.sh).
         #[arg(long)]
         blackhole: bool,
+    },
+    /// Modbus: simulated units polled by illunare's source and by a bare tokio-modbus loop:
+    /// polls/s, register-change-to-row latency p50/p99, CPU.
+    Modbus {
+        #[arg(long, default_value_t = 200)]
+        devices: u16,
+        /// Poll interval in ms (100 = 10 Hz).
+        #[arg(long, default_value_t = 100)]
+        interval_ms: u64,
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+        #[arg(long, default_value_t = 2)]
+        workers: usize,
+        /// The pipeline's timestamp granularity (its latency floor).
+        #[arg(long, default_value_t = 10)]
+        tick_ms: u64,
+        /// Internal: serve the simulated devices from this port on.
+        #[arg(long)]
+        serve: Option<u16>,
     },
 }
 
@@ -285,6 +305,10 @@ fn main() -> Result<()> {
                     }
                 }
             }
+        },
+        Command::Modbus { devices, interval_ms, seconds, workers, tick_ms, serve } => match serve {
+            Some(base) => modbus::serve(base, devices)?,
+            None => modbus::run(devices, interval_ms, seconds, workers, tick_ms)?,
         },
         Command::Windows { events, workers, only } => match only {
             Some(mode) => windows_run(events, workers, &mode)?,

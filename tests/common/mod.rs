@@ -11,10 +11,13 @@ use illunare_coord::{Pipeline, RunOptions};
 use illunare_dataflow::ClusterConfig;
 use illunare_types::errors_name;
 
+pub mod peers;
+
 pub fn registry() -> illunare_connector::Registry {
     let mut r = illunare_connector::Registry::default();
     r.add_source(Arc::new(illunare_source_generator::GeneratorConnector))
         .add_source(Arc::new(illunare_source_file::FileSourceConnector))
+        .add_source(Arc::new(illunare_source_modbus::ModbusConnector))
         .add_sink(Arc::new(illunare_sink_file::FileSinkConnector))
         .add_sink(Arc::new(illunare_sink_file::StdoutSinkConnector))
         .add_sink(Arc::new(illunare_sink_file::BlackholeSinkConnector));

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs the protocol peers the interop tests talk to — servers written by someone else, from
+# PyPI — into a venv outside the clone, and prints its python path. Idempotent: a venv that
+# already has the pinned versions is reused.
+#   pymodbus  — Modbus TCP server (tests/modbus_interop.rs, bench modbus)
+#   asyncua   — OPC UA server (tests/opcua_interop.rs)
+set -euo pipefail
+venv="${ILLUNARE_PEERS_VENV:-$HOME/.cache/illunare/peers-venv}"
+want="pymodbus==3.16.1 asyncua==2.1.0"
+stamp="$venv/.illunare-peers"
+if [[ -x "$venv/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+  echo "$venv/bin/python"
+  exit 0
+fi
+python3 -m venv "$venv" >&2
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check $want >&2
+echo "$want" > "$stamp"
+echo "$venv/bin/python"

@@ -1,0 +1,82 @@
+//! Protocol peers written by someone else (pymodbus, asyncua), run as child processes on
+//! loopback. `scripts/peers.sh` installs them (idempotently) into a venv outside the clone.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// The venv's python, installing the peers on first use. Fails the test (never skips it)
+/// when they cannot be installed.
+pub fn python() -> PathBuf {
+    static PYTHON: OnceLock<PathBuf> = OnceLock::new();
+    PYTHON
+        .get_or_init(|| {
+            let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/peers.sh");
+            let out = Command::new("bash").arg(script).stderr(Stdio::inherit()).output().expect("run scripts/peers.sh");
+            assert!(out.status.success(), "scripts/peers.sh failed: the interop peers (pymodbus, asyncua) are not installed");
+            PathBuf::from(String::from_utf8_lossy(&out.stdout).trim().to_string())
+        })
+        .clone()
+}
+
+/// A loopback port nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("bind a loopback port")
+}
+
+/// A running peer; killed when dropped.
+pub struct Peer {
+    child: Child,
+    script: String,
+    args: Vec<String>,
+}
+
+impl Peer {
+    /// Starts `tests/peers/<script>` with `args` and waits until it prints `READY`.
+    pub fn start(script: &str, args: &[String]) -> Peer {
+        let path = format!("{}/tests/peers/{script}", env!("CARGO_MANIFEST_DIR"));
+        let mut child = Command::new(python())
+            .arg(&path)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {script}: {e}"));
+        let stdout = child.stdout.take().expect("peer stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line.trim() == "READY" {
+                    let _ = tx.send(());
+                }
+            }
+        });
+        if rx.recv_timeout(Duration::from_secs(60)).is_err() {
+            let _ = child.kill();
+            panic!("{script} {args:?} did not print READY within 60 s");
+        }
+        Peer { child, script: script.to_string(), args: args.to_vec() }
+    }
+
+    /// Kills the peer (as a crash would: no goodbye to its clients).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the same script with the same arguments again (same port).
+    pub fn restart(&mut self) {
+        self.kill();
+        let mut fresh = Peer::start(&self.script, &self.args);
+        std::mem::swap(&mut self.child, &mut fresh.child);
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

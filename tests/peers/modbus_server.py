@@ -1,0 +1,134 @@
+"""A Modbus TCP server from pymodbus, with registers laid out for illunare's interop tests.
+
+Values are encoded here with Python's `struct`, independently of illunare's decoder, in every
+byte order (ABCD big-endian; CDAB word-swapped; BADC byte-swapped; DCBA little-endian).
+Holding registers 36..99 are left undefined, so reading them is an exception 02 (illegal data
+address). Holding register 100 counts the reads that include it; holding register 101 holds the number
+of requests unit 1 has served (any table), so a test can see how many requests a poll took. Unit ids 1 and 2 answer;
+others do not (a timeout, as on a real RS-485 line behind a gateway).
+
+Usage: modbus_server.py --port PORT   (prints READY once it accepts connections)
+"""
+
+import argparse
+import asyncio
+import struct
+import sys
+
+from pymodbus.server import StartAsyncTcpServer
+from pymodbus.simulator import DataType, SimData, SimDevice
+
+ORDERS = {"ABCD", "CDAB", "BADC", "DCBA"}
+
+
+def words(fmt, value, order="ABCD"):
+    """The registers a device stores for `value` packed big-endian with `fmt`, in `order`."""
+    assert order in ORDERS
+    raw = struct.pack(">" + fmt, value)
+    regs = [raw[i] << 8 | raw[i + 1] for i in range(0, len(raw), 2)]
+    if order in ("CDAB", "DCBA"):
+        regs.reverse()
+    if order in ("BADC", "DCBA"):
+        regs = [((r & 0xFF) << 8) | (r >> 8) for r in regs]
+    return regs
+
+
+def holding_unit1():
+    regs = {}
+
+    def put(address, values):
+        for i, v in enumerate(values):
+            regs[address + i] = v
+
+    put(0, words("f", 21.5, "ABCD"))
+    put(2, words("f", -3.25, "CDAB"))
+    put(4, words("f", 1013.25, "BADC"))
+    put(6, words("f", 0.125, "DCBA"))
+    put(8, words("h", -1234))
+    put(9, words("H", 65000))
+    put(10, words("i", -100000, "ABCD"))
+    put(12, words("I", 3000000000, "CDAB"))
+    put(14, words("q", -9000000000000, "ABCD"))
+    put(18, words("Q", 18000000000000000000, "DCBA"))
+    put(22, words("d", 3.141592653589793, "ABCD"))
+    put(26, words("d", -2.5e10, "CDAB"))
+    put(30, [int.from_bytes(b"PRESS-01"[i:i + 2], "big") for i in range(0, 8, 2)])
+    put(34, words("h", 235))
+    put(35, [0b0000_0000_0010_0100])
+    regs[100] = 0
+    regs[101] = 0
+    return regs
+
+
+def blocks(regs):
+    """SimData blocks of consecutive registers (gaps stay undefined)."""
+    out = []
+    for address in sorted(regs):
+        if out and out[-1][0] + len(out[-1][1]) == address:
+            out[-1][1].append(regs[address])
+        else:
+            out.append((address, [regs[address]]))
+    return [SimData(address=a, values=v, datatype=DataType.REGISTERS) for a, v in out]
+
+
+REQUESTS = 0
+
+
+async def count_reads(function_code, start_address, address, count, current_registers, set_values):
+    """Holding register 100 counts the reads that include it, 101 all requests of unit 1."""
+    global REQUESTS
+    REQUESTS += 1
+    if function_code == 3:
+        for register, value in ((100, None), (101, REQUESTS)):
+            i = register - start_address
+            if address <= register < address + count and 0 <= i < len(current_registers):
+                current_registers[i] = (current_registers[i] + 1 if value is None else value) & 0xFFFF
+    return None
+
+
+def devices():
+    unit1 = SimDevice(
+        id=1,
+        simdata=(
+            [SimData(address=0, values=[True, False, True], datatype=DataType.BITS)],
+            [SimData(address=0, values=[False, True], datatype=DataType.BITS)],
+            blocks(holding_unit1()),
+            [SimData(address=0, values=words("i", 123456, "BADC") + [7], datatype=DataType.REGISTERS)],
+        ),
+        action=count_reads,
+    )
+    unit2 = SimDevice(
+        id=2,
+        simdata=(
+            [SimData(address=0, values=[False], datatype=DataType.BITS)],
+            [SimData(address=0, values=[False], datatype=DataType.BITS)],
+            [SimData(address=0, values=words("f", 42.0), datatype=DataType.REGISTERS)],
+            [SimData(address=0, values=[0], datatype=DataType.REGISTERS)],
+        ),
+    )
+    return [unit1, unit2]
+
+
+async def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args()
+    server = asyncio.create_task(StartAsyncTcpServer(context=devices(), address=("127.0.0.1", args.port), ignore_missing_devices=True))
+    for _ in range(200):
+        if server.done():
+            server.result()
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", args.port)
+            writer.close()
+            break
+        except OSError:
+            await asyncio.sleep(0.05)
+    print("READY", flush=True)
+    await server
+
+
+if __name__ == "__main__":
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        sys.exit(0)
