@@ -11,6 +11,8 @@ A real server we did not write (python `asyncua`), with a deterministic address 
                       NoSourceTs (a Double 7.0 without SourceTimestamp, ServerTimestamp 2024-05-06T07:08:09Z) and
                       Uncertain (a Double with status UncertainLastUsableValue)
     Counter           ns=2;s=Counter, a Double incremented by 1 every 100 ms (1, 2, 3, ...)
+    Steps             ns=2;s=Steps, a Double that moves every 100 ms by +1 then +5 alternately
+                      (1, 6, 7, 12, 13, 18, ...): only the +5 moves pass a deadband of 3
     Plant/
       Line1/Temperature ns=2;s=Plant.Line1.Temperature (21.5), Line1/Pressure (1.5)
       Line2/Temperature ns=2;s=Plant.Line2.Temperature (22.5)
@@ -196,6 +198,10 @@ async def main():
         ua.NodeId("Counter", idx), ua.QualifiedName("Counter", idx), ua.Variant(0.0, ua.VariantType.Double)
     )
 
+    steps = await objects.add_variable(
+        ua.NodeId("Steps", idx), ua.QualifiedName("Steps", idx), ua.Variant(0.0, ua.VariantType.Double)
+    )
+
     plant = await objects.add_folder(ua.NodeId("Plant", idx), ua.QualifiedName("Plant", idx))
     line1 = await plant.add_object(ua.NodeId("Plant.Line1", idx), ua.QualifiedName("Line1", idx))
     line2 = await plant.add_object(ua.NodeId("Plant.Line2", idx), ua.QualifiedName("Line2", idx))
@@ -214,9 +220,21 @@ async def main():
     async with server:
         print("READY", flush=True)
         value = 0.0
+        step_value = 0.0
+        tick = 0
         while True:
             await asyncio.sleep(0.1)
+            tick += 1
             value += 1.0
+            step_value += 1.0 if tick % 2 == 1 else 5.0
+            await server.write_attribute_value(
+                steps.nodeid,
+                ua.DataValue(
+                    ua.Variant(step_value, ua.VariantType.Double),
+                    SourceTimestamp=datetime.datetime.now(datetime.timezone.utc),
+                    ServerTimestamp=datetime.datetime.now(datetime.timezone.utc),
+                ),
+            )
             await server.write_attribute_value(
                 counter.nodeid,
                 ua.DataValue(

@@ -66,8 +66,7 @@ pub(crate) async fn children(session: &Session, endpoint: &str, node: &NodeId) -
     };
     let mut results = session.browse(&[description], 1000, None).await.map_err(|e| service_error("Browse", e))?;
     let mut out = Vec::new();
-    loop {
-        let Some(result) = results.pop() else { break };
+    while let Some(result) = results.pop() {
         if result.status_code.is_bad() {
             // An unknown or unbrowsable node simply has no children.
             break;
