@@ -21,11 +21,13 @@ A real server we did not write (python `asyncua`), with a deterministic address 
 Namespace 2 is "urn:illunare:test". Prints READY on stdout once it listens.
 
 Usage: opcua_server.py --port P [--security none|basic256sha256] [--user U --password PW]
-                       [--cert-dir DIR]
+                       [--user-cert-auth] [--cert-dir DIR]
 With --security basic256sha256 only Basic256Sha256 Sign / SignAndEncrypt endpoints are
 offered; the server certificate (self-signed, made with `cryptography` when DIR has none) is
 DIR/server_cert.der with key DIR/server_key.pem, so a restarted server keeps its identity.
-With --user, only user name authentication is accepted (anonymous is refused).
+With --user, only user name authentication is accepted (anonymous is refused). With
+--user-cert-auth, only the user certificate DIR/user_cert.der (key DIR/user_key.pem, made when
+missing) is accepted as identity.
 """
 
 import argparse
@@ -37,11 +39,27 @@ import sys
 import uuid
 
 from asyncua import Server, ua
+from cryptography.hazmat.primitives import serialization
 from asyncua.crypto.permission_rules import User, UserRole
 from asyncua.server.user_managers import UserManager
 
 APP_URI = "urn:illunare:test-server"
 NS_URI = "urn:illunare:test"
+
+
+class OneCertificate(UserManager):
+    """Accepts exactly one user certificate (X509 identity token)."""
+
+    def __init__(self, der):
+        self.der = der
+
+    def get_user(self, iserver, username=None, password=None, certificate=None):
+        if certificate is None:
+            return None
+        der = certificate if isinstance(certificate, bytes) else certificate.public_bytes(serialization.Encoding.DER)
+        if der == self.der:
+            return User(role=UserRole.User, name="certificate user")
+        return None
 
 
 class OneUser(UserManager):
@@ -55,20 +73,20 @@ class OneUser(UserManager):
         return None
 
 
-def ensure_certificate(cert_dir):
+def ensure_certificate(cert_dir, stem="server", common_name="illunare test server", uri=APP_URI):
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
     os.makedirs(cert_dir, exist_ok=True)
-    cert_path = os.path.join(cert_dir, "server_cert.der")
-    key_path = os.path.join(cert_dir, "server_key.pem")
+    cert_path = os.path.join(cert_dir, f"{stem}_cert.der")
+    key_path = os.path.join(cert_dir, f"{stem}_key.pem")
     if os.path.exists(cert_path) and os.path.exists(key_path):
         return cert_path, key_path
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     name = x509.Name([
-        x509.NameAttribute(NameOID.COMMON_NAME, "illunare test server"),
+        x509.NameAttribute(NameOID.COMMON_NAME, common_name),
         x509.NameAttribute(NameOID.ORGANIZATION_NAME, "illunare tests"),
     ])
     now = datetime.datetime.now(datetime.timezone.utc)
@@ -81,7 +99,7 @@ def ensure_certificate(cert_dir):
         .not_valid_before(now - datetime.timedelta(days=1))
         .not_valid_after(now + datetime.timedelta(days=365))
         .add_extension(x509.SubjectAlternativeName([
-            x509.UniformResourceIdentifier(APP_URI),
+            x509.UniformResourceIdentifier(uri),
             x509.DNSName("localhost"),
             x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
         ]), critical=False)
@@ -137,9 +155,15 @@ async def main():
     parser.add_argument("--user")
     parser.add_argument("--password")
     parser.add_argument("--cert-dir")
+    parser.add_argument("--user-cert-auth", action="store_true")
     args = parser.parse_args()
 
     user_manager = OneUser(args.user, args.password) if args.user else None
+    if args.user_cert_auth:
+        cert_dir = args.cert_dir or os.path.join(os.getcwd(), "opcua-server-pki")
+        user_cert, _ = ensure_certificate(cert_dir, "user", "illunare test user", "urn:illunare:test-user")
+        with open(user_cert, "rb") as f:
+            user_manager = OneCertificate(f.read())
     server = Server(user_manager=user_manager)
     await server.init()
     server.set_endpoint(f"opc.tcp://127.0.0.1:{args.port}/")
@@ -157,7 +181,9 @@ async def main():
         cert_path, key_path = ensure_certificate(cert_dir)
         await server.load_certificate(cert_path)
         await server.load_private_key(key_path)
-    if args.user:
+    if args.user_cert_auth:
+        server.set_identity_tokens([ua.X509IdentityToken])
+    elif args.user:
         server.set_identity_tokens([ua.UserNameIdentityToken])
     else:
         server.set_identity_tokens([ua.AnonymousIdentityToken])

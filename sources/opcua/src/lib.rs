@@ -79,8 +79,8 @@
 //!
 //! The first connection of a reader that fails is an error for the engine (which logs and
 //! retries with backoff), so configuration mistakes show at once. A connection lost later
-//! yields one row per node with the bad status (`BadConnectionClosed`, or the code the library
-//! reports) and a NULL value, then reconnection attempts every 100ms doubling to 30s (each
+//! yields one row per node with the bad status the library reports (`BadCommunicationError`
+//! when the server's socket closes, `BadConnectionClosed` otherwise) and a NULL value, then reconnection attempts every 100ms doubling to 30s (each
 //! failure logged with `tracing::warn!`); after reconnecting, the subscription is created anew
 //! and the first chunk carries an error record "connection lost at …; reconnected at …;
 //! changes in between may be missing". Values from before the loss are never re-emitted as

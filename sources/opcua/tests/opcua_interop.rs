@@ -354,6 +354,52 @@ async fn basic256sha256_sign_and_encrypt_with_user_name() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_certificate_identity() {
+    let server = Server::start(&["--security", "basic256sha256", "--user-cert-auth"]);
+    let pki = server.dir.path().join("client-pki").display().to_string();
+    let endpoint = server.endpoint();
+    let cert = server.cert_dir().join("user_cert.der").display().to_string();
+    let key = server.cert_dir().join("user_key.pem").display().to_string();
+    let source = create(
+        vec![field("value", DataType::Float64), field("status", DataType::Utf8)],
+        &[
+            ("endpoint", &endpoint),
+            ("nodes", "ns=2;s=Double"),
+            ("mode", "poll"),
+            ("polls", "1"),
+            ("pki_dir", &pki),
+            ("security_policy", "Basic256Sha256"),
+            ("trust_server_certificate", "true"),
+            ("user_certificate", &cert),
+            ("user_private_key", &key),
+        ],
+    )
+    .expect("create");
+    let r = rows(&next(&mut open(&source), 30).await.expect("poll"));
+    assert_eq!((r[0].get("status"), r[0].get("value")), (Some("Good"), Some("3.25")));
+
+    // Another certificate (the client's own application certificate) is refused clearly.
+    let own_cert = format!("{pki}/own/cert.der");
+    let own_key = format!("{pki}/private/private.pem");
+    let source = create(
+        vec![field("value", DataType::Float64)],
+        &[
+            ("endpoint", &endpoint),
+            ("nodes", "ns=2;s=Double"),
+            ("mode", "poll"),
+            ("polls", "1"),
+            ("pki_dir", &pki),
+            ("security_policy", "Basic256Sha256"),
+            ("user_certificate", &own_cert),
+            ("user_private_key", &own_key),
+        ],
+    )
+    .expect("create");
+    let err = tokio::time::timeout(Duration::from_secs(30), open(&source).next()).await.expect("no hang").expect_err("wrong cert").to_string();
+    assert!(err.contains("rejected the user certificate"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn untrusted_server_certificate_is_a_clear_error() {
     let server = Server::start(&["--security", "basic256sha256"]);
     let pki = server.dir.path().join("client-pki");
@@ -429,6 +475,30 @@ async fn server_restart_reports_the_gap_and_recovers() {
     assert_eq!(errors[0].position.as_deref(), Some(endpoint.as_str()));
     assert!(after.iter().all(|r| r.get("status") == Some("Good")), "{after:?}");
     assert!(after.iter().any(|r| r.get("node") == Some("ns=2;s=Double") && r.get("value") == Some("3.25")), "subscription recreated for every node");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poll_mode_survives_a_server_restart() {
+    let mut server = Server::start(&[]);
+    let pki = server.dir.path().join("client-pki").display().to_string();
+    let endpoint = server.endpoint();
+    let source = create(
+        vec![field("node", DataType::Utf8), field("status", DataType::Utf8), field("value", DataType::Float64)],
+        &[("endpoint", &endpoint), ("nodes", "ns=2;s=Double"), ("mode", "poll"), ("poll_interval", "50ms"), ("pki_dir", &pki)],
+    )
+    .expect("create");
+    let mut reader = open(&source);
+    let (before, _) = collect_until(&mut reader, 60, |r, _| r.len() >= 2).await;
+    assert!(before.iter().all(|r| r.get("status") == Some("Good") && r.get("value") == Some("3.25")));
+    server.kill();
+    let (lost, _) = collect_until(&mut reader, 60, |r, _| r.iter().any(|r| r.get("status") != Some("Good"))).await;
+    let bad = lost.iter().find(|r| r.get("status") != Some("Good")).expect("a bad row");
+    assert!(bad.get("status").is_some_and(|s| s.starts_with("Bad")) && bad.get("value").is_none(), "{bad:?}");
+    server.restart();
+    let (after, errors) = collect_until(&mut reader, 90, |r, e| !e.is_empty() && r.iter().any(|r| r.get("status") == Some("Good"))).await;
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].error.contains("changes in between may be missing"), "{errors:?}");
+    assert!(after.iter().all(|r| r.get("status") == Some("Good") && r.get("value") == Some("3.25")), "{after:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
