@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the project: unit tests, the sqllogictest suite, pipeline golden files,
-# the batch oracle, property tests, CLI tests and the 2-process cluster test.
-# Idempotent; the engine core needs nothing beyond the Rust toolchain (pure Rust, loopback only).
+# the batch oracle, property tests, CLI tests, the 2-process cluster test, and the interop tests
+# against protocol servers we did not write (pymodbus, asyncua: installed by scripts/peers.sh
+# into a venv outside the clone). Idempotent; loopback only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # A target directory outside the clone, reused between runs (CI runs on this machine).
@@ -9,6 +10,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/illunare/target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
+scripts/peers.sh >/dev/null
 cargo build --workspace --all-targets
 status=0
 cargo test --workspace --no-fail-fast 2>&1 | tee "$log" || status=$?

@@ -1,8 +1,9 @@
 //! The `illunare` command line: run, check and explain pipelines; generate test data; scan
-//! Modbus endpoints.
+//! Modbus endpoints; browse OPC UA servers.
 
 mod generate;
 mod modbus;
+mod opcua;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -67,6 +68,8 @@ enum Command {
     Generate(generate::GenerateArgs),
     /// Modbus TCP tools: `scan` an endpoint for units and readable registers.
     Modbus(modbus::ModbusArgs),
+    /// OPC UA tools: `browse` a server's address space.
+    Opcua(opcua::OpcUaArgs),
 }
 
 fn registry() -> illunare_connector::Registry {
@@ -74,6 +77,7 @@ fn registry() -> illunare_connector::Registry {
     r.add_source(Arc::new(illunare_source_generator::GeneratorConnector))
         .add_source(Arc::new(illunare_source_file::FileSourceConnector))
         .add_source(Arc::new(illunare_source_modbus::ModbusConnector))
+        .add_source(Arc::new(illunare_source_opcua::OpcUaConnector))
         .add_sink(Arc::new(illunare_sink_file::FileSinkConnector))
         .add_sink(Arc::new(illunare_sink_file::StdoutSinkConnector))
         .add_sink(Arc::new(illunare_sink_file::BlackholeSinkConnector));
@@ -262,6 +266,7 @@ fn main() -> ExitCode {
         Command::Explain { file } => explain(file),
         Command::Generate(args) => generate::generate(args),
         Command::Modbus(args) => modbus::modbus(args),
+        Command::Opcua(args) => opcua::opcua(args),
     };
     match result {
         Ok(code) => code,

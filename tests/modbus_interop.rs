@@ -314,12 +314,15 @@ fn scan_lists_units_and_readable_ranges() {
     use illunare_source_modbus::RegisterKind::*;
     assert_eq!(report.units.len(), 2, "{report:?}");
     assert_eq!(report.units[0].unit, 1);
-    assert_eq!(report.units[0].ranges, vec![(Coil, 0, 2), (Discrete, 0, 1), (Holding, 0, 35), (Holding, 100, 101), (Input, 0, 2)]);
-    assert_eq!(report.units[1].unit, 2);
-    assert_eq!(report.units[1].ranges, vec![(Coil, 0, 0), (Discrete, 0, 0), (Holding, 0, 1), (Input, 0, 0)]);
+    // pymodbus keeps bits in 16-bit words: a block of 3 coils makes coils 0-15 readable.
+    assert_eq!(report.units[0].ranges, vec![(Coil, 0, 15), (Discrete, 0, 15), (Holding, 0, 35), (Holding, 100, 101), (Input, 0, 2)]);
+    assert_eq!(report.units[1].unit, 2, "unit 3 answers too late to count: {report:?}");
+    assert_eq!(report.units[1].ranges, vec![(Coil, 0, 15), (Discrete, 0, 15), (Holding, 0, 1), (Input, 0, 0)]);
     let map = illunare_source_modbus::starter_map(&report, &report.units[1]);
     let parsed = illunare_source_modbus::RegisterMap::from_toml(&map, "starter").expect("a valid map");
-    assert_eq!(parsed.fields.iter().map(|f| f.name.as_str()).collect::<Vec<_>>(), vec!["coil_0", "discrete_0", "holding_0", "holding_1", "input_0"]);
+    let names: Vec<&str> = parsed.fields.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(names.len(), 16 + 16 + 2 + 1);
+    assert_eq!(&names[30..], &["discrete_14", "discrete_15", "holding_0", "holding_1", "input_0"]);
 }
 
 #[test]

@@ -18,6 +18,7 @@ pub fn registry() -> illunare_connector::Registry {
     r.add_source(Arc::new(illunare_source_generator::GeneratorConnector))
         .add_source(Arc::new(illunare_source_file::FileSourceConnector))
         .add_source(Arc::new(illunare_source_modbus::ModbusConnector))
+        .add_source(Arc::new(illunare_source_opcua::OpcUaConnector))
         .add_sink(Arc::new(illunare_sink_file::FileSinkConnector))
         .add_sink(Arc::new(illunare_sink_file::StdoutSinkConnector))
         .add_sink(Arc::new(illunare_sink_file::BlackholeSinkConnector));

@@ -5,7 +5,12 @@ byte order (ABCD big-endian; CDAB word-swapped; BADC byte-swapped; DCBA little-e
 Holding registers 36..99 are left undefined, so reading them is an exception 02 (illegal data
 address). Holding register 100 counts the reads that include it; holding register 101 holds the number
 of requests unit 1 has served (any table), so a test can see how many requests a poll took. Unit ids 1 and 2 answer;
-others do not (a timeout, as on a real RS-485 line behind a gateway).
+unit 4 is a press laid out as pipelines/maps/press.toml says (temperature 48.25 °C float32 CDAB
+at holding 0, pressure 152.3 bar as int16 tenths at holding 2, cycles 70000 uint32 at input 0,
+running coil 0), with values that never change (a stuck PLC, for the flat-line check);
+unit 3 takes 5 s to answer anything (a dead RS-485 drop behind a gateway: clients time out).
+Other unit ids get exception 04 (pymodbus 3.16 answers so for unknown ids with SimDevice lists,
+whatever `ignore_missing_devices` says).
 
 Usage: modbus_server.py --port PORT   (prints READY once it accepts connections)
 """
@@ -86,6 +91,12 @@ async def count_reads(function_code, start_address, address, count, current_regi
     return None
 
 
+async def never_in_time(function_code, start_address, address, count, current_registers, set_values):
+    """Unit 3 answers, but only after every sensible client timeout."""
+    await asyncio.sleep(5)
+    return None
+
+
 def devices():
     unit1 = SimDevice(
         id=1,
@@ -106,14 +117,33 @@ def devices():
             [SimData(address=0, values=[0], datatype=DataType.REGISTERS)],
         ),
     )
-    return [unit1, unit2]
+    unit3 = SimDevice(
+        id=3,
+        simdata=(
+            [SimData(address=0, values=[False], datatype=DataType.BITS)],
+            [SimData(address=0, values=[False], datatype=DataType.BITS)],
+            [SimData(address=0, values=[0, 0], datatype=DataType.REGISTERS)],
+            [SimData(address=0, values=[0], datatype=DataType.REGISTERS)],
+        ),
+        action=never_in_time,
+    )
+    press = SimDevice(
+        id=4,
+        simdata=(
+            [SimData(address=0, values=[True], datatype=DataType.BITS)],
+            [SimData(address=0, values=[False], datatype=DataType.BITS)],
+            [SimData(address=0, values=words("f", 48.25, "CDAB") + words("h", 1523), datatype=DataType.REGISTERS)],
+            [SimData(address=0, values=words("I", 70000), datatype=DataType.REGISTERS)],
+        ),
+    )
+    return [unit1, unit2, unit3, press]
 
 
 async def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
-    server = asyncio.create_task(StartAsyncTcpServer(context=devices(), address=("127.0.0.1", args.port), ignore_missing_devices=True))
+    server = asyncio.create_task(StartAsyncTcpServer(context=devices(), address=("127.0.0.1", args.port)))
     for _ in range(200):
         if server.done():
             server.result()
