@@ -119,6 +119,22 @@ register = "holding"
 address = 101
 type = "uint16"
 [[field]]
+name = "i8_high"
+register = "holding"
+address = 8
+type = "int8"
+byte = "high"
+[[field]]
+name = "u8_low"
+register = "holding"
+address = 8
+type = "uint8"
+[[field]]
+name = "f16"
+register = "holding"
+address = 102
+type = "float16"
+[[field]]
 name = "in_i32_badc"
 register = "input"
 address = 0
@@ -177,7 +193,7 @@ fn every_type_and_byte_order_coils_and_coalesced_requests() {
              f32_abcd DOUBLE, f32_cdab DOUBLE, f32_badc REAL, f32_dcba DOUBLE, i16 SMALLINT, u16 INT, i32 INT,
              u32_cdab BIGINT, i64 BIGINT, u64_dcba VARCHAR, f64 DOUBLE, f64_cdab DOUBLE, tag VARCHAR, scaled DOUBLE,
              bit2 BOOLEAN, bit3 BOOLEAN, reads INT, requests INT, in_i32_badc INT, in_u16 INT, coil0 BOOLEAN, coil1 BOOLEAN,
-             coil2 BOOLEAN, di1 BOOLEAN)
+             coil2 BOOLEAN, di1 BOOLEAN, i8_high TINYINT, u8_low SMALLINT, f16 REAL)
            WITH (connector = 'modbus', devices = '127.0.0.1:{port}/1', map = '{map}', poll_interval = '50ms', polls = '4');
          CREATE VIEW polls AS SELECT * FROM plc;"
     );
@@ -216,12 +232,14 @@ fn every_type_and_byte_order_coils_and_coalesced_requests() {
         requests.push(*q);
         assert_eq!((d[21], d[22]), (&Datum::Int(123_456), &Datum::Int(7)));
         assert_eq!((d[23], d[24], d[25], d[26]), (&Datum::Bool(true), &Datum::Bool(false), &Datum::Bool(true), &Datum::Bool(true)));
+        // -1234 is 0xFB2E: high byte -5 as int8, low byte 0x2E.
+        assert_eq!((d[27], d[28], float(d[29])), (&Datum::Int(-5), &Datum::Int(0x2E), -2.5));
     }
     reads.sort();
     requests.sort();
     // Register 100 is read once per poll…
     assert_eq!(reads, vec![1, 2, 3, 4]);
-    // …and a poll takes five requests: holding 0..36, holding 100..102, input 0..3, coils 0..3,
+    // …and a poll takes five requests: holding 0..36, holding 100..103, input 0..3, coils 0..3,
     // discrete 1..2 — not one per field.
     assert!(requests.windows(2).all(|w| w[1] - w[0] == 5), "requests per poll: {requests:?}");
 }
@@ -315,7 +333,7 @@ fn scan_lists_units_and_readable_ranges() {
     assert_eq!(report.units.len(), 2, "{report:?}");
     assert_eq!(report.units[0].unit, 1);
     // pymodbus keeps bits in 16-bit words: a block of 3 coils makes coils 0-15 readable.
-    assert_eq!(report.units[0].ranges, vec![(Coil, 0, 15), (Discrete, 0, 15), (Holding, 0, 35), (Holding, 100, 101), (Input, 0, 2)]);
+    assert_eq!(report.units[0].ranges, vec![(Coil, 0, 15), (Discrete, 0, 15), (Holding, 0, 35), (Holding, 100, 102), (Input, 0, 2)]);
     assert_eq!(report.units[1].unit, 2, "unit 3 answers too late to count: {report:?}");
     assert_eq!(report.units[1].ranges, vec![(Coil, 0, 15), (Discrete, 0, 15), (Holding, 0, 1), (Input, 0, 0)]);
     let map = illunare_source_modbus::starter_map(&report, &report.units[1]);

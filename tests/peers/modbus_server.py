@@ -4,7 +4,8 @@ Values are encoded here with Python's `struct`, independently of illunare's deco
 byte order (ABCD big-endian; CDAB word-swapped; BADC byte-swapped; DCBA little-endian).
 Holding registers 36..99 are left undefined, so reading them is an exception 02 (illegal data
 address). Holding register 100 counts the reads that include it; holding register 101 holds the number
-of requests unit 1 has served (any table), so a test can see how many requests a poll took. Unit ids 1 and 2 answer;
+of requests unit 1 has served (any table), so a test can see how many requests a poll took;
+holding register 102 is a float16 (-2.5). Unit ids 1 and 2 answer;
 unit 4 is a press laid out as pipelines/maps/press.toml says (temperature 48.25 °C float32 CDAB
 at holding 0, pressure 152.3 bar as int16 tenths at holding 2, cycles 70000 uint32 at input 0,
 running coil 0), with values that never change (a stuck PLC, for the flat-line check);
@@ -62,6 +63,7 @@ def holding_unit1():
     put(35, [0b0000_0000_0010_0100])
     regs[100] = 0
     regs[101] = 0
+    put(102, words("e", -2.5))
     return regs
 
 

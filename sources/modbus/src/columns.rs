@@ -46,7 +46,7 @@ fn check_type(field: &Field, dt: &DataType) -> Result<(), String> {
     let ok = match field.ty {
         FieldType::String => is_text(dt),
         FieldType::Bool => matches!(dt, DataType::Boolean) || is_int(dt) || is_text(dt),
-        FieldType::Float32 | FieldType::Float64 => dt.is_floating() || is_text(dt),
+        FieldType::Float16 | FieldType::Float32 | FieldType::Float64 => dt.is_floating() || is_text(dt),
         _ if field.is_scaled() => dt.is_floating() || is_text(dt),
         _ => is_int(dt) || dt.is_floating() || is_text(dt) || matches!(dt, DataType::Boolean),
     };
@@ -55,7 +55,7 @@ fn check_type(field: &Field, dt: &DataType) -> Result<(), String> {
     }
     let why = match field.ty {
         FieldType::String => "a string field needs a VARCHAR column".to_string(),
-        FieldType::Float32 | FieldType::Float64 => format!("{:?} values need a REAL/DOUBLE (or VARCHAR) column", field.ty),
+        FieldType::Float16 | FieldType::Float32 | FieldType::Float64 => format!("{:?} values need a REAL/DOUBLE (or VARCHAR) column", field.ty),
         _ if field.is_scaled() => "scale/offset make the value fractional: declare it DOUBLE".to_string(),
         _ => format!("a {:?} field cannot be stored as {dt}", field.ty),
     };

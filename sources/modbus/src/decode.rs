@@ -59,13 +59,20 @@ pub fn decode_words(field: &Field, words: &[u16]) -> Value {
         }
         _ => be_u64(&value_bytes(words, field.order)),
     };
+    let byte = || {
+        let w = raw as u16;
+        if field.high_byte { (w >> 8) as u8 } else { w as u8 }
+    };
     let native = match field.ty {
+        FieldType::Int8 => Value::Int(i64::from(byte() as i8)),
+        FieldType::UInt8 => Value::UInt(u64::from(byte())),
         FieldType::Int16 => Value::Int(i64::from(raw as u16 as i16)),
         FieldType::UInt16 => Value::UInt(raw),
         FieldType::Int32 => Value::Int(i64::from(raw as u32 as i32)),
         FieldType::UInt32 => Value::UInt(raw),
         FieldType::Int64 => Value::Int(raw as i64),
         FieldType::UInt64 => Value::UInt(raw),
+        FieldType::Float16 => Value::Float(half::f16::from_bits(raw as u16).to_f64()),
         FieldType::Float32 => Value::Float(f64::from(f32::from_bits(raw as u32))),
         FieldType::Float64 => Value::Float(f64::from_bits(raw)),
         FieldType::Bool | FieldType::String => unreachable!("handled above"),
@@ -134,6 +141,10 @@ mod tests {
         assert_eq!(decode_words(&field("int16", "ABCD", ""), &[0xFFFE]), Value::Int(-2));
         assert_eq!(decode_words(&field("int16", "BA", ""), &[0xFEFF]), Value::Int(-2));
         assert_eq!(decode_words(&field("uint16", "ABCD", ""), &[0xFFFE]), Value::UInt(65534));
+        assert_eq!(decode_words(&field("int8", "ABCD", "byte = 'high'"), &[0xFB2E]), Value::Int(-5));
+        assert_eq!(decode_words(&field("uint8", "ABCD", ""), &[0xFB2E]), Value::UInt(0x2E));
+        assert_eq!(decode_words(&field("uint8", "BA", "byte = 'high'"), &[0xFB2E]), Value::UInt(0x2E));
+        assert_eq!(decode_words(&field("float16", "ABCD", ""), &[0xC100]), Value::Float(-2.5));
     }
 
     #[test]

@@ -9,7 +9,8 @@
 //! name = "temperature"
 //! register = "holding"     # coil | discrete | holding | input
 //! address = 0
-//! type = "float32"         # bool | int16 | uint16 | int32 | uint32 | int64 | uint64 | float32 | float64 | string
+//! type = "float32"         # bool | int8 | uint8 | int16 | uint16 | int32 | uint32 | int64 | uint64
+//!                          # | float16 | float32 | float64 | string
 //! order = "CDAB"           # ABCD (default) | DCBA | BADC | CDAB; 8-letter and AB/BA forms too
 //! scale = 0.1              # value * scale + offset
 //! offset = 0.0
@@ -69,12 +70,17 @@ impl RegisterKind {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FieldType {
     Bool,
+    /// One byte of a register (`byte = "low"` (default) or `"high"`).
+    Int8,
+    UInt8,
     Int16,
     UInt16,
     Int32,
     UInt32,
     Int64,
     UInt64,
+    /// IEEE 754 half precision, one register.
+    Float16,
     Float32,
     Float64,
     String,
@@ -84,12 +90,15 @@ impl FieldType {
     fn parse(text: &str) -> Option<Self> {
         Some(match text.to_ascii_lowercase().as_str() {
             "bool" | "boolean" | "bit" => FieldType::Bool,
+            "int8" | "i8" => FieldType::Int8,
+            "uint8" | "u8" => FieldType::UInt8,
             "int16" | "i16" => FieldType::Int16,
             "uint16" | "u16" => FieldType::UInt16,
             "int32" | "i32" => FieldType::Int32,
             "uint32" | "u32" => FieldType::UInt32,
             "int64" | "i64" => FieldType::Int64,
             "uint64" | "u64" => FieldType::UInt64,
+            "float16" | "f16" | "half" => FieldType::Float16,
             "float32" | "f32" | "float" => FieldType::Float32,
             "float64" | "f64" | "double" => FieldType::Float64,
             "string" => FieldType::String,
@@ -100,7 +109,7 @@ impl FieldType {
     /// Registers a value of this type spans (strings: `length`).
     fn words(self) -> u16 {
         match self {
-            FieldType::Bool | FieldType::Int16 | FieldType::UInt16 => 1,
+            FieldType::Bool | FieldType::Int8 | FieldType::UInt8 | FieldType::Int16 | FieldType::UInt16 | FieldType::Float16 => 1,
             FieldType::Int32 | FieldType::UInt32 | FieldType::Float32 => 2,
             FieldType::Int64 | FieldType::UInt64 | FieldType::Float64 => 4,
             FieldType::String => 0,
@@ -148,6 +157,8 @@ pub struct Field {
     pub count: u16,
     /// For `bool` in a register: the bit (0 = least significant); `None` means "register ≠ 0".
     pub bit: Option<u8>,
+    /// For `int8`/`uint8`: the register's high byte rather than its low one.
+    pub high_byte: bool,
 }
 
 impl Field {
@@ -185,6 +196,7 @@ struct FieldSpec {
     offset: Option<f64>,
     length: Option<u32>,
     bit: Option<u32>,
+    byte: Option<String>,
 }
 
 impl RegisterMap {
@@ -227,7 +239,9 @@ impl RegisterMap {
                 None if kind.is_bit() => FieldType::Bool,
                 None => FieldType::UInt16,
                 Some(t) => FieldType::parse(t).ok_or_else(|| {
-                    err(format!("type '{t}' is not one of bool, int16, uint16, int32, uint32, int64, uint64, float32, float64, string"))
+                    err(format!(
+                        "type '{t}' is not one of bool, int8, uint8, int16, uint16, int32, uint32, int64, uint64, float16, float32, float64, string"
+                    ))
                 })?,
             };
             if kind.is_bit() && ty != FieldType::Bool {
@@ -264,6 +278,15 @@ impl RegisterMap {
                 Some(b) if b < 16 => Some(b as u8),
                 Some(b) => return Err(err(format!("bit = {b}: a register has bits 0-15"))),
             };
+            let high_byte = match spec.byte.as_deref().map(str::to_ascii_lowercase) {
+                None => false,
+                Some(_) if !matches!(ty, FieldType::Int8 | FieldType::UInt8) => {
+                    return Err(err("'byte' picks one byte of a register for int8/uint8 fields".into()));
+                }
+                Some(b) if b == "low" => false,
+                Some(b) if b == "high" => true,
+                Some(b) => return Err(err(format!("byte = '{b}': 'low' or 'high'"))),
+            };
             if spec.address < base {
                 return Err(err(format!("address {} is below base = {base}", spec.address)));
             }
@@ -271,7 +294,7 @@ impl RegisterMap {
             if address + u32::from(count) > 65536 {
                 return Err(err(format!("address {} + {count} registers runs past the 65536 of a table", spec.address)));
             }
-            fields.push(Field { name: spec.name, kind, address: address as u16, ty, order, scale, offset, count, bit });
+            fields.push(Field { name: spec.name, kind, address: address as u16, ty, order, scale, offset, count, bit, high_byte });
         }
         Ok(RegisterMap { fields })
     }
@@ -349,6 +372,8 @@ mod tests {
             ("[[field]]\nname='a'\nregister='holding'\naddress=0\n[[field]]\nname='A'\nregister='input'\naddress=0", "twice"),
             ("[[field]]\nname='a'\nregister='holding'\naddress=0\ntype='string'\nlength=2\nscale=2.0", "numeric types only"),
             ("[[field]]\nname='a'\nregister='holding'\naddress=0\ntype='bool'\nbit=16", "bits 0-15"),
+            ("[[field]]\nname='a'\nregister='holding'\naddress=0\ntype='int16'\nbyte='high'", "int8/uint8"),
+            ("[[field]]\nname='a'\nregister='holding'\naddress=0\ntype='int8'\nbyte='middle'", "'low' or 'high'"),
             ("base = 0", "no [[field]]"),
         ];
         for (text, want) in cases {
