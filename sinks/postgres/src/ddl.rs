@@ -233,4 +233,30 @@ mod tests {
         assert!(check_identifier(&"x".repeat(63)).is_ok());
         assert!(check_identifier("a\0b").is_err());
     }
+
+    fn statements(fields: &[(&str, arrow::datatypes::DataType)], options: &[(&str, &str)]) -> Statements {
+        use std::sync::Arc;
+        let schema = Arc::new(arrow::datatypes::Schema::new(fields.iter().map(|(n, t)| arrow::datatypes::Field::new(*n, t.clone(), true)).collect::<Vec<_>>()));
+        let mut pairs = vec![("url".to_string(), "postgres://u@h/db".to_string())];
+        pairs.extend(options.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let spec = illunare_connector::SinkSpec { name: "s".into(), from: "v".into(), schema, options: illunare_connector::Options::new(pairs) };
+        Statements::new(&SinkOptions::parse(&spec).unwrap())
+    }
+
+    #[test]
+    fn merge_statements() {
+        use arrow::datatypes::DataType as D;
+        let s = statements(&[("Id", D::Int64), ("v w", D::Utf8)], &[("table", "a.T"), ("primary_key", "Id")]);
+        assert_eq!(s.target, "\"a\".\"T\"");
+        assert_eq!(s.create_table, "CREATE TABLE IF NOT EXISTS \"a\".\"T\" (\"Id\" BIGINT, \"v w\" TEXT, PRIMARY KEY (\"Id\"))");
+        assert!(s.merge.contains("ON CONFLICT (\"Id\") DO UPDATE SET \"v w\" = EXCLUDED.\"v w\""), "{}", s.merge);
+        assert!(s.merge.starts_with("DELETE FROM \"a\".\"T\" AS t USING pg_temp.\"illunare_staging\" AS s WHERE NOT s.\"__illunare_upsert\" AND t.\"Id\" = s.\"Id\""), "{}", s.merge);
+        let all_key = statements(&[("a", D::Int64), ("b", D::Utf8)], &[("table", "t"), ("primary_key", "a, b")]);
+        assert!(all_key.merge.ends_with("ON CONFLICT (\"a\", \"b\") DO NOTHING"), "{}", all_key.merge);
+        assert!(all_key.create_table.starts_with("CREATE TABLE IF NOT EXISTS \"public\".\"t\""));
+        let append = statements(&[("a", D::Int64)], &[("table", "t"), ("mode", "append")]);
+        assert_eq!(append.copy_target, "COPY \"public\".\"t\" (\"a\") FROM STDIN");
+        assert!(append.merge.is_empty());
+        assert!(!append.create_table.contains("PRIMARY KEY"));
+    }
 }

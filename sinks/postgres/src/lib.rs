@@ -79,7 +79,24 @@
 //!   beyond the stored one is a no-op without contacting the server.
 //! - **Secrets**: every error and log line passes through [`connection::clean`], which removes
 //!   the password in any form (URL, `password=` pairs, the decoded password).
+//! - **No `batch_size` option**: COPY streams the commit in 1 MiB chunks, so a commit's size
+//!   is bounded by the engine's commit interval, not by statement limits.
+//!
+//! # Limitations (known, not yet handled)
+//!
 //! - **TLS** is not supported yet (`NoTls`): `sslmode=require` URLs fail to connect.
+//! - The staging table is a session temporary table: a pooler in *transaction* mode
+//!   (pgbouncer `pool_mode = transaction`) between the sink and the server breaks it; connect
+//!   directly or through session pooling.
+//! - Two instances of one sink that both commit for the very first time (no progress row yet)
+//!   at the same moment both apply their data (the row lock needs a row). Afterwards the row
+//!   lock serialises them and each skips what the other applied.
+//! - A replacement of a key's row from an earlier commit that the view does not retract
+//!   (declared key not a key of the view, across commits) is applied as an update, not
+//!   reported: detecting it would need a read of the table per commit.
+//! - Column presence is checked on an existing table, not column types: an incompatible type
+//!   fails the first commit with PostgreSQL's own error (named in the message).
+//! - Timestamps and times are rounded to microseconds by PostgreSQL.
 
 mod apply;
 mod connection;
