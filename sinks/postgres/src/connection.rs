@@ -195,7 +195,8 @@ fn secrets(url: &str) -> Vec<String> {
 
 /// `text` (an error message, a log line) with every form of `url`'s password removed.
 pub fn clean(url: &str, text: &str) -> String {
-    let mut out = redact_key_value(&text.replace(url, &redact_url(url)));
+    let replaced = if url.is_empty() { text.to_string() } else { text.replace(url, &redact_url(url)) };
+    let mut out = redact_key_value(&replaced);
     for secret in secrets(url) {
         out = out.replace(&secret, "***");
     }

@@ -204,8 +204,9 @@ impl PostgresSink {
         };
         if let Err(e) = &result
             && e.drops_connection()
+            && self.session.take().is_some()
         {
-            self.session = None;
+            tracing::warn!(sink = %self.def.name, "{}; the connection is dropped, the next commit reconnects", clean(&self.def.options.url, &e.to_string()));
         }
         result
     }
