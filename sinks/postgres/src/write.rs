@@ -1,0 +1,243 @@
+//! One commit = one PostgreSQL transaction: read the progress row, apply the commit's net
+//! change, write the progress row, `COMMIT`.
+//!
+//! ```text
+//!   BEGIN
+//!   SELECT table_name, frontier FROM illunare_sink_progress WHERE sink = $1 FOR UPDATE
+//!   -- updates with time < stored frontier were applied by an earlier commit: skipped
+//!   upsert: COPY pg_temp.illunare_staging (cols…, __illunare_upsert) FROM STDIN   (text format)
+//!           DELETE FROM t USING staging s WHERE NOT s.__illunare_upsert AND t.k = s.k …
+//!           INSERT INTO t (cols…) SELECT cols… FROM staging WHERE __illunare_upsert
+//!             ON CONFLICT (key…) DO UPDATE SET c = EXCLUDED.c …   (DO NOTHING: all-key tables)
+//!   append: COPY t (cols…) FROM STDIN
+//!   INSERT INTO illunare_sink_progress … ON CONFLICT (sink) DO UPDATE …   (the new frontier)
+//!   COMMIT                        -- the staging table empties itself (ON COMMIT DELETE ROWS)
+//! ```
+//!
+//! Why the progress row is read inside the transaction (and locked), not only at start: the
+//! table and the frontier then always agree, whatever happened before — a commit whose `COMMIT`
+//! reply was lost with the connection (applied or not, the next attempt reads which), or a
+//! second instance of the same sink (it waits for the row lock, then skips what the first
+//! applied). It costs one round trip per commit.
+
+use bytes::Bytes;
+use futures_util::{SinkExt, pin_mut};
+use illunare_types::{Diff, Row, Time, datum_to_text};
+use tokio_postgres::{Client, Statement, Transaction};
+
+use crate::PgSinkDef;
+use crate::apply::{ReduceError, append, reduce};
+use crate::connection::{connect, describe};
+use crate::ddl::prepare;
+use crate::error::PgSinkError;
+use crate::options::Mode;
+use crate::types::{COPY_NULL, Column, copy_escape, write_text};
+
+/// COPY data is sent in chunks of about this many bytes.
+const CHUNK_BYTES: usize = 1 << 20;
+
+/// An open, prepared session.
+pub struct Session {
+    pub client: Client,
+    read_progress: Statement,
+    write_progress: Statement,
+}
+
+/// What a commit did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Outcome {
+    /// The progress row's frontier after the commit.
+    pub frontier: i64,
+    /// Rows copied to PostgreSQL (upserts, deletes, appended rows).
+    pub rows: usize,
+    /// Updates skipped because an earlier commit applied them.
+    pub skipped: usize,
+}
+
+/// A time as stored in the progress row's `BIGINT`.
+pub fn time_i64(t: Time) -> i64 {
+    i64::try_from(t).unwrap_or(i64::MAX)
+}
+
+/// Connects and prepares a session (tables checked or created, staging table, statements).
+pub async fn open(def: &PgSinkDef) -> Result<Session, PgSinkError> {
+    let o = &def.options;
+    let client = connect(&o.config, &def.name, &o.url)
+        .await
+        .map_err(|e| PgSinkError::Connect { sink: def.name.clone(), url: o.shown_url(), message: describe(&e) })?;
+    prepare(&client, &def.name, o, &def.sql).await?;
+    let statement = |e: tokio_postgres::Error| PgSinkError::postgres(&def.name, "preparing the progress statements", &e);
+    let read_progress = client.prepare(&def.sql.read_progress).await.map_err(statement)?;
+    let write_progress = client.prepare(&def.sql.write_progress).await.map_err(statement)?;
+    Ok(Session { client, read_progress, write_progress })
+}
+
+/// Applies `updates` (those not yet applied) and records `frontier`, atomically.
+pub async fn commit(session: &mut Session, def: &PgSinkDef, updates: &[(Row, Time, Diff)], frontier: i64) -> Result<Outcome, PgSinkError> {
+    let sink = def.name.as_str();
+    let pg = |context: &'static str| move |e: tokio_postgres::Error| PgSinkError::postgres(sink, context, &e);
+    let label = def.options.table_label();
+    let tx = session.client.transaction().await.map_err(pg("beginning the transaction"))?;
+    let stored = match tx.query_opt(&session.read_progress, &[&sink]).await.map_err(pg("reading the progress row"))? {
+        None => 0,
+        Some(row) => {
+            let table: Option<String> = row.try_get(0).map_err(pg("reading the progress row"))?;
+            let stored: Option<i64> = row.try_get(1).map_err(pg("reading the progress row"))?;
+            if table.as_deref() == Some(label.as_str()) {
+                stored.unwrap_or(0)
+            } else {
+                tracing::warn!(sink, "progress row names table {:?}, the sink now writes {label}: starting from the beginning", table.unwrap_or_default());
+                0
+            }
+        }
+    };
+    if frontier <= stored {
+        tx.rollback().await.map_err(pg("ending the transaction"))?;
+        return Ok(Outcome { frontier: stored, rows: 0, skipped: updates.len() });
+    }
+    let live: Vec<&(Row, Time, Diff)> = updates.iter().filter(|(_, t, _)| time_i64(*t) >= stored).collect();
+    let skipped = updates.len() - live.len();
+    let mut rows = 0;
+    match &def.options.mode {
+        Mode::Upsert { key } => {
+            let reduction = reduce(live.iter().copied(), key).map_err(|e| reduce_error(def, e))?;
+            if !reduction.is_empty() {
+                let staged = reduction.upserts.iter().map(|r| (*r, true)).chain(reduction.deletes.iter().map(|r| (*r, false)));
+                rows = copy(&tx, def, &def.sql.copy_staging, staged.map(|(row, upsert)| (row, 1, Some(upsert))), Some(key)).await?;
+                tx.batch_execute(&def.sql.merge).await.map_err(pg("merging the staged rows into the table"))?;
+            }
+        }
+        Mode::Append { ignore_retractions } => {
+            let inserts = append(live.iter().copied(), *ignore_retractions).map_err(|e| reduce_error(def, e))?;
+            if !inserts.is_empty() {
+                rows = copy(&tx, def, &def.sql.copy_target, inserts.into_iter().map(|(row, n)| (row, n, None)), None).await?;
+            }
+        }
+    }
+    tx.execute(&session.write_progress, &[&sink, &label, &frontier]).await.map_err(pg("writing the progress row"))?;
+    tx.commit().await.map_err(pg("committing"))?;
+    Ok(Outcome { frontier, rows, skipped })
+}
+
+/// Streams rows through `COPY … FROM STDIN` (text format). Each item is a row, how many times
+/// to write it, and for the staging table whether it is an upsert (a delete writes only the
+/// key columns of `key`).
+async fn copy<'a>(
+    tx: &Transaction<'_>,
+    def: &PgSinkDef,
+    statement: &str,
+    rows: impl Iterator<Item = (&'a Row, usize, Option<bool>)>,
+    key: Option<&[usize]>,
+) -> Result<usize, PgSinkError> {
+    let sink = def.name.as_str();
+    let pg = |e: tokio_postgres::Error| PgSinkError::postgres(sink, "copying rows", &e);
+    let writer = tx.copy_in::<_, Bytes>(statement).await.map_err(pg)?;
+    pin_mut!(writer);
+    let mut buffer = String::with_capacity(CHUNK_BYTES + 4096);
+    let mut line = String::new();
+    let mut scratch = String::new();
+    let mut count = 0;
+    for (row, times, upsert) in rows {
+        line.clear();
+        let only_key = if upsert == Some(false) { key } else { None };
+        encode_row(&mut line, &mut scratch, row, &def.options.columns, only_key).map_err(|(column, message)| PgSinkError::Encode {
+            sink: sink.to_string(),
+            column,
+            message,
+        })?;
+        if let Some(upsert) = upsert {
+            line.push('\t');
+            line.push(if upsert { 't' } else { 'f' });
+        }
+        line.push('\n');
+        for _ in 0..times {
+            buffer.push_str(&line);
+            count += 1;
+        }
+        if buffer.len() >= CHUNK_BYTES {
+            let chunk = std::mem::replace(&mut buffer, String::with_capacity(CHUNK_BYTES + 4096));
+            writer.send(Bytes::from(chunk)).await.map_err(pg)?;
+        }
+    }
+    if !buffer.is_empty() {
+        writer.send(Bytes::from(buffer)).await.map_err(pg)?;
+    }
+    writer.as_mut().finish().await.map_err(pg)?;
+    Ok(count)
+}
+
+/// One row as a COPY text line (without the newline); with `only`, other columns are NULL.
+fn encode_row(out: &mut String, scratch: &mut String, row: &Row, columns: &[Column], only: Option<&[usize]>) -> Result<(), (String, String)> {
+    if row.len() != columns.len() {
+        return Err((String::new(), format!("row has {} values, the relation has {} columns", row.len(), columns.len())));
+    }
+    for (i, (datum, column)) in row.iter().zip(columns).enumerate() {
+        if i > 0 {
+            out.push('\t');
+        }
+        if datum.is_null() || only.is_some_and(|k| !k.contains(&i)) {
+            out.push_str(COPY_NULL);
+            continue;
+        }
+        scratch.clear();
+        write_text(scratch, datum, &column.data_type, &column.pg).map_err(|e| (column.name.clone(), e.to_string()))?;
+        copy_escape(out, scratch);
+    }
+    Ok(())
+}
+
+fn row_text(row: &Row, columns: &[Column]) -> String {
+    let values: Vec<String> = row.iter().zip(columns).map(|(d, c)| datum_to_text(d, &c.data_type)).collect();
+    format!("({})", values.join(", "))
+}
+
+fn reduce_error(def: &PgSinkDef, e: ReduceError<'_>) -> PgSinkError {
+    let columns = &def.options.columns;
+    let sink = def.name.clone();
+    match e {
+        ReduceError::DuplicateKey { key, count, rows } => {
+            let key_columns: Vec<&Column> = def.options.key_names().iter().filter_map(|k| columns.iter().find(|c| c.name == *k)).collect();
+            let value: Vec<String> = key.iter().zip(&key_columns).map(|(d, c)| datum_to_text(d, &c.data_type)).collect();
+            let shown: Vec<String> = rows.iter().take(3).map(|r| row_text(r, columns)).collect();
+            let names: Vec<&str> = key_columns.iter().map(|c| c.name.as_str()).collect();
+            PgSinkError::DuplicateKey {
+                sink,
+                from: def.from.clone(),
+                key: format!("({}) = ({})", names.join(", "), value.join(", ")),
+                rows: format!("{count} live rows ({}{})", shown.join(", "), if rows.len() > 3 { ", …" } else { "" }),
+            }
+        }
+        ReduceError::NullKey { column, row } => {
+            PgSinkError::NullKey { sink, column: columns.get(column).map(|c| c.name.clone()).unwrap_or_default(), row: row_text(row, columns) }
+        }
+        ReduceError::Retraction { row, time } => PgSinkError::NotAppendOnly { sink, from: def.from.clone(), row: row_text(row, columns), time },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow::datatypes::DataType;
+    use illunare_types::Datum;
+
+    use super::*;
+    use crate::types::PgType;
+
+    #[test]
+    fn rows_become_copy_lines() {
+        let columns = vec![
+            Column { name: "k".into(), data_type: DataType::Int64, pg: PgType::Int8 },
+            Column { name: "v".into(), data_type: DataType::Utf8, pg: PgType::Text },
+        ];
+        let (mut out, mut scratch) = (String::new(), String::new());
+        let row = Row(vec![Datum::Int(1), Datum::str("a\tb\\")]);
+        encode_row(&mut out, &mut scratch, &row, &columns, None).unwrap();
+        assert_eq!(out, "1\ta\\tb\\\\");
+        out.clear();
+        encode_row(&mut out, &mut scratch, &row, &columns, Some(&[0])).unwrap();
+        assert_eq!(out, "1\t\\N");
+        out.clear();
+        encode_row(&mut out, &mut scratch, &Row(vec![Datum::Null, Datum::Null]), &columns, None).unwrap();
+        assert_eq!(out, "\\N\t\\N");
+        assert!(encode_row(&mut out, &mut scratch, &Row(vec![Datum::Int(1)]), &columns, None).is_err());
+    }
+}
