@@ -2,7 +2,8 @@
 # Runs every test of the project: unit tests, the sqllogictest suite, pipeline golden files,
 # the batch oracle, property tests, CLI tests, the 2-process cluster test, and the interop tests
 # against protocol servers we did not write (pymodbus, asyncua: installed by scripts/peers.sh
-# into a venv outside the clone). Idempotent; loopback only.
+# into a venv outside the clone) and the Postgres sink against a real PostgreSQL (started, and
+# installed if missing, by scripts/postgres.sh). Idempotent; loopback only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # A target directory outside the clone, reused between runs (CI runs on this machine).
@@ -11,6 +12,7 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 scripts/peers.sh >/dev/null
+scripts/postgres.sh >/dev/null
 cargo build --workspace --all-targets
 status=0
 cargo test --workspace --no-fail-fast 2>&1 | tee "$log" || status=$?

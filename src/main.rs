@@ -80,6 +80,7 @@ fn registry() -> illunare_connector::Registry {
         .add_source(Arc::new(illunare_source_opcua::OpcUaConnector))
         .add_sink(Arc::new(illunare_sink_file::FileSinkConnector))
         .add_sink(Arc::new(illunare_sink_file::StdoutSinkConnector))
+        .add_sink(Arc::new(illunare_sink_postgres::PostgresSinkConnector))
         .add_sink(Arc::new(illunare_sink_file::BlackholeSinkConnector));
     r
 }
