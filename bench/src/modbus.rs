@@ -230,7 +230,8 @@ fn illunare_run(base: u16, devices: u16, interval: Duration, run_for: Duration, 
 }
 
 pub fn run(devices: u16, interval_ms: u64, seconds: u64, workers: usize, tick_ms: u64) -> Result<()> {
-    let base = 20_000 + (std::process::id() % 20_000) as u16;
+    // Below Linux's ephemeral range (32768–60999), so no client socket holds one of the ports.
+    let base = 20_000 + (std::process::id() % 12_000) as u16;
     let mut server = std::process::Command::new(std::env::current_exe()?)
         .args(["modbus", "--serve", &base.to_string(), "--devices", &devices.to_string()])
         .stdout(std::process::Stdio::piped())

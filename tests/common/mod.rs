@@ -22,6 +22,7 @@ pub fn registry() -> illunare_connector::Registry {
         .add_sink(Arc::new(illunare_sink_file::FileSinkConnector))
         .add_sink(Arc::new(illunare_sink_file::StdoutSinkConnector))
         .add_sink(Arc::new(illunare_sink_postgres::PostgresSinkConnector))
+        .add_sink(Arc::new(illunare_sink_parquet::ParquetSinkConnector))
         .add_sink(Arc::new(illunare_sink_file::BlackholeSinkConnector));
     r
 }

@@ -216,7 +216,9 @@ pub fn datums_to_array(dt: &DataType, datums: &[&Datum]) -> Result<ArrayRef, Typ
             };
             match tz {
                 None => a,
-                Some(_) => arrow::compute::cast(&a, dt)?,
+                // The values are UTC instants either way: attach the zone, do not convert (a
+                // cast would parse the zone name, which needs chrono-tz for names like "UTC").
+                Some(_) => make_array(a.into_data().into_builder().data_type(dt.clone()).build()?),
             }
         }
         D::Duration(unit) => match unit {
@@ -338,6 +340,18 @@ mod tests {
         rows[2].0[3] = Datum::Timestamp(-5);
         let batch = rows_to_batch(&schema, &rows).unwrap();
         assert_eq!(batch_to_rows(&batch).unwrap(), rows);
+    }
+
+    #[test]
+    fn zoned_timestamps_keep_their_instant_and_zone() {
+        for tz in ["UTC", "+02:00", "America/Sao_Paulo"] {
+            let dt = DataType::Timestamp(TimeUnit::Millisecond, Some(tz.into()));
+            let schema = Arc::new(Schema::new(vec![Field::new("t", dt.clone(), true)]));
+            let rows = vec![Row(vec![Datum::Timestamp(1_700_000_000_123)]), Row(vec![Datum::Null])];
+            let batch = rows_to_batch(&schema, &rows).unwrap_or_else(|e| panic!("{tz}: {e}"));
+            assert_eq!(batch.column(0).data_type(), &dt);
+            assert_eq!(batch_to_rows(&batch).unwrap(), rows, "{tz}");
+        }
     }
 
     #[test]
