@@ -13,11 +13,9 @@ use std::time::Duration;
 
 use arrow::datatypes::{Schema, SchemaRef};
 use chrono::{NaiveDate, NaiveDateTime};
+use illunare_connector::hive::{partition_columns, partition_dir, partition_value};
 use illunare_connector::{ConnectorError, Options, Row, Time};
-use illunare_types::{Datum, datum_to_text};
 
-/// The directory value of a NULL partition value (Hive's and Flink's default).
-pub(crate) const DEFAULT_PARTITION: &str = "__HIVE_DEFAULT_PARTITION__";
 
 /// A row's partition: the text of each partition column's value, `None` for NULL.
 pub(crate) type PartitionKey = Vec<Option<String>>;
@@ -71,7 +69,7 @@ impl Partitioning {
             }
             return Ok(None);
         };
-        let columns = resolve_columns(&by, schema)?;
+        let columns = partition_columns(&by, schema)?;
         if delay.is_some() && time.is_none() {
             return Err(ConnectorError::option(
                 "partition_commit_delay",
@@ -95,18 +93,13 @@ impl Partitioning {
         if row.len() != width {
             return Err(ConnectorError::Other(format!("sink received a row of {} columns, its relation has {width}", row.len())));
         }
-        let key = self.columns.iter().map(|&c| value_text(row.get(c), self.schema.field(c).data_type())).collect();
+        let key = self.columns.iter().map(|&c| partition_value(row.get(c), self.schema.field(c).data_type())).collect();
         Ok((key, row.project(&self.kept)))
     }
 
     /// The partition's directory, relative to the sink's `path`: `col1=v1/col2=v2`.
     pub(crate) fn dir(&self, key: &PartitionKey) -> PathBuf {
-        let mut dir = PathBuf::new();
-        for (&c, value) in self.columns.iter().zip(key) {
-            let value = value.as_deref().map_or_else(|| DEFAULT_PARTITION.to_string(), escape_path_value);
-            dir.push(format!("{}={value}", escape_path_value(self.schema.field(c).name())));
-        }
-        dir
+        partition_dir(self.columns.iter().map(|&c| self.schema.field(c).name().as_str()), key)
     }
 
     /// When the partition is committed; `Err` (with why) when `partition_time` does not give
@@ -123,57 +116,6 @@ impl Partitioning {
         let at = i128::from(millis) + self.delay.as_millis() as i128;
         Ok(CommitAt::Time(at.clamp(0, i128::from(Time::MAX)) as Time))
     }
-}
-
-/// The indices of the comma-separated column names in `list`.
-fn resolve_columns(list: &str, schema: &Schema) -> Result<Vec<usize>, ConnectorError> {
-    let known = || schema.fields().iter().map(|f| f.name().as_str()).collect::<Vec<_>>().join(", ");
-    if list.trim().is_empty() {
-        return Err(ConnectorError::option("partition_by", format!("is empty: name one or more columns (of: {})", known())));
-    }
-    let mut columns = Vec::new();
-    for name in list.split(',').map(str::trim) {
-        if name.is_empty() {
-            return Err(ConnectorError::option("partition_by", format!("'{list}' has an empty column name")));
-        }
-        let column = find_column(schema, name)
-            .ok_or_else(|| ConnectorError::option("partition_by", format!("'{name}' is not a column of the relation (columns: {})", known())))?;
-        if columns.contains(&column) {
-            return Err(ConnectorError::option("partition_by", format!("'{name}' is listed twice")));
-        }
-        columns.push(column);
-    }
-    if columns.len() == schema.fields().len() {
-        return Err(ConnectorError::option("partition_by", "names every column: at least one must remain to be written in the files"));
-    }
-    Ok(columns)
-}
-
-/// The column called `name`, or else the one whose name differs only in ASCII case.
-fn find_column(schema: &Schema, name: &str) -> Option<usize> {
-    let fields = schema.fields();
-    fields.iter().position(|f| f.name() == name).or_else(|| fields.iter().position(|f| f.name().eq_ignore_ascii_case(name)))
-}
-
-/// A partition value's text as the encoders print it; `None` for NULL.
-fn value_text(datum: &Datum, data_type: &arrow::datatypes::DataType) -> Option<String> {
-    match datum {
-        Datum::Null => None,
-        other => Some(datum_to_text(other, data_type)),
-    }
-}
-
-/// Hive's path escaping: `%XX` (uppercase hex) for `"#%'*/:=?\{[]^`, control characters and DEL.
-pub(crate) fn escape_path_value(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if c < ' ' || c == '\u{7f}' || "\"#%'*/:=?\\{[]^".contains(c) {
-            out.push_str(&format!("%{:02X}", c as u32));
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 /// `YYYY-MM-DD HH:MM:SS` or `YYYY-MM-DD` (midnight), UTC, as milliseconds since the epoch.

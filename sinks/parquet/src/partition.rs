@@ -9,19 +9,17 @@
 //! values, so a reader that honours it needs no path parsing.
 //!
 //! Values are the text `datum_to_text` prints (a timestamp is RFC 3339, like the `file` sink's
-//! partitions), escaped as Hive does; NULL is `__HIVE_DEFAULT_PARTITION__`. This is a small
-//! re-implementation of the `file` sink's rules rather than a dependency on its crate-private
-//! module; `partition_time` / `partition_commit_delay` (the `_SUCCESS` markers) are not offered:
+//! partitions), escaped as Hive does; NULL is `__HIVE_DEFAULT_PARTITION__` — the naming rules shared with the
+//! `file` sink (`illunare_connector::hive`). `partition_time` / `partition_commit_delay` (the `_SUCCESS` markers) are not offered:
 //! here the manifest is the commit signal.
 
 use std::path::PathBuf;
 
-use arrow::datatypes::{DataType, Schema, SchemaRef};
+use arrow::datatypes::{DataType, SchemaRef};
+use illunare_connector::hive::{partition_columns, partition_dir, partition_value};
 use illunare_connector::{ConnectorError, Row};
-use illunare_types::{Datum, datum_to_text};
 
-/// The directory value of a NULL partition value (Hive's).
-pub const DEFAULT_PARTITION: &str = "__HIVE_DEFAULT_PARTITION__";
+pub use illunare_connector::hive::DEFAULT_PARTITION;
 
 /// A row's partition: each partition column's value as text, `None` for NULL. Empty when the
 /// sink is not partitioned.
@@ -45,7 +43,7 @@ impl Partitioning {
     pub fn from_option(list: Option<&str>, schema: &SchemaRef) -> Result<Partitioning, ConnectorError> {
         let columns = match list {
             None => Vec::new(),
-            Some(list) => resolve_columns(list, schema)?,
+            Some(list) => partition_columns(list, schema)?,
         };
         let names = columns.iter().map(|&c| schema.field(c).name().clone()).collect();
         let types = columns.iter().map(|&c| schema.field(c).data_type().clone()).collect();
@@ -72,74 +70,24 @@ impl Partitioning {
             .columns
             .iter()
             .zip(&self.types)
-            .map(|(&c, t)| match row.get(c) {
-                Datum::Null => None,
-                d => Some(datum_to_text(d, t)),
-            })
+            .map(|(&c, t)| partition_value(row.get(c), t))
             .collect();
         (key, row.project(&self.kept))
     }
 
     /// The partition's directory relative to the sink's path (empty when unpartitioned).
     pub fn dir(&self, key: &PartitionKey) -> PathBuf {
-        let mut dir = PathBuf::new();
-        for (name, value) in self.names.iter().zip(key) {
-            let value = value.as_deref().map_or_else(|| DEFAULT_PARTITION.to_string(), escape_path_value);
-            dir.push(format!("{}={value}", escape_path_value(name)));
-        }
-        dir
+        partition_dir(self.names.iter().map(String::as_str), key)
     }
-}
-
-fn resolve_columns(list: &str, schema: &Schema) -> Result<Vec<usize>, ConnectorError> {
-    let known = || schema.fields().iter().map(|f| f.name().as_str()).collect::<Vec<_>>().join(", ");
-    if list.trim().is_empty() {
-        return Err(ConnectorError::option("partition_by", format!("is empty: name one or more columns (of: {})", known())));
-    }
-    let mut columns = Vec::new();
-    for name in list.split(',').map(str::trim) {
-        if name.is_empty() {
-            return Err(ConnectorError::option("partition_by", format!("'{list}' has an empty column name")));
-        }
-        let fields = schema.fields();
-        let column = fields
-            .iter()
-            .position(|f| f.name() == name)
-            .or_else(|| fields.iter().position(|f| f.name().eq_ignore_ascii_case(name)))
-            .ok_or_else(|| ConnectorError::option("partition_by", format!("'{name}' is not a column of the relation (columns: {})", known())))?;
-        if columns.contains(&column) {
-            return Err(ConnectorError::option("partition_by", format!("'{name}' is listed twice")));
-        }
-        let data_type = fields[column].data_type();
-        if data_type.is_nested() || matches!(data_type, DataType::Binary | DataType::LargeBinary | DataType::BinaryView | DataType::FixedSizeBinary(_)) {
-            return Err(ConnectorError::option("partition_by", format!("'{name}' has type {data_type}, which cannot name a directory")));
-        }
-        columns.push(column);
-    }
-    if columns.len() == schema.fields().len() {
-        return Err(ConnectorError::option("partition_by", "names every column: at least one must remain to be written in the files"));
-    }
-    Ok(columns)
-}
-
-/// Hive's path escaping: `%XX` (uppercase hex) for `"#%'*/:=?\{[]^`, control characters and DEL.
-pub fn escape_path_value(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if c < ' ' || c == '\u{7f}' || "\"#%'*/:=?\\{[]^".contains(c) {
-            out.push_str(&format!("%{:02X}", c as u32));
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
 
-    use arrow::datatypes::Field;
+    use arrow::datatypes::{Field, Schema};
+    use illunare_connector::hive::escape_path_value;
+    use illunare_types::Datum;
 
     use super::*;
 
