@@ -99,44 +99,26 @@ async def never_in_time(function_code, start_address, address, count, current_re
     return None
 
 
+def bits(values):
+    return [SimData(address=0, values=values, datatype=DataType.BITS)]
+
+
+def registers(values):
+    return [SimData(address=0, values=values, datatype=DataType.REGISTERS)]
+
+
 def devices():
+    # simdata per device: (coils, discrete inputs, holding registers, input registers)
     unit1 = SimDevice(
         id=1,
-        simdata=(
-            [SimData(address=0, values=[True, False, True], datatype=DataType.BITS)],
-            [SimData(address=0, values=[False, True], datatype=DataType.BITS)],
-            blocks(holding_unit1()),
-            [SimData(address=0, values=words("i", 123456, "BADC") + [7], datatype=DataType.REGISTERS)],
-        ),
+        simdata=(bits([True, False, True]), bits([False, True]), blocks(holding_unit1()), registers(words("i", 123456, "BADC") + [7])),
         action=count_reads,
     )
-    unit2 = SimDevice(
-        id=2,
-        simdata=(
-            [SimData(address=0, values=[False], datatype=DataType.BITS)],
-            [SimData(address=0, values=[False], datatype=DataType.BITS)],
-            [SimData(address=0, values=words("f", 42.0), datatype=DataType.REGISTERS)],
-            [SimData(address=0, values=[0], datatype=DataType.REGISTERS)],
-        ),
-    )
-    unit3 = SimDevice(
-        id=3,
-        simdata=(
-            [SimData(address=0, values=[False], datatype=DataType.BITS)],
-            [SimData(address=0, values=[False], datatype=DataType.BITS)],
-            [SimData(address=0, values=[0, 0], datatype=DataType.REGISTERS)],
-            [SimData(address=0, values=[0], datatype=DataType.REGISTERS)],
-        ),
-        action=never_in_time,
-    )
+    unit2 = SimDevice(id=2, simdata=(bits([False]), bits([False]), registers(words("f", 42.0)), registers([0])))
+    unit3 = SimDevice(id=3, simdata=(bits([False]), bits([False]), registers([0, 0]), registers([0])), action=never_in_time)
     press = SimDevice(
         id=4,
-        simdata=(
-            [SimData(address=0, values=[True], datatype=DataType.BITS)],
-            [SimData(address=0, values=[False], datatype=DataType.BITS)],
-            [SimData(address=0, values=words("f", 48.25, "CDAB") + words("h", 1523), datatype=DataType.REGISTERS)],
-            [SimData(address=0, values=words("I", 70000), datatype=DataType.REGISTERS)],
-        ),
+        simdata=(bits([True]), bits([False]), registers(words("f", 48.25, "CDAB") + words("h", 1523)), registers(words("I", 70000))),
     )
     return [unit1, unit2, unit3, press]
 

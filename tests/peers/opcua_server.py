@@ -150,6 +150,14 @@ SCALARS = [
 ]
 
 
+async def write(server, node, value):
+    """A new Double value for `node`, stamped now at the source and the server."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+    await server.write_attribute_value(
+        node.nodeid, ua.DataValue(ua.Variant(value, ua.VariantType.Double), SourceTimestamp=now, ServerTimestamp=now)
+    )
+
+
 async def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
@@ -259,31 +267,9 @@ async def main():
             tick += 1
             value += 1.0
             step_value += 1.0 if tick % 2 == 1 else 5.0
-            await server.write_attribute_value(
-                steps.nodeid,
-                ua.DataValue(
-                    ua.Variant(step_value, ua.VariantType.Double),
-                    SourceTimestamp=datetime.datetime.now(datetime.timezone.utc),
-                    ServerTimestamp=datetime.datetime.now(datetime.timezone.utc),
-                ),
-            )
-            await server.write_attribute_value(
-                vibration.nodeid,
-                ua.DataValue(
-                    ua.Variant(100.0 if tick % 50 == 0 else 10.0 + 0.1 * (tick % 3), ua.VariantType.Double),
-                    SourceTimestamp=datetime.datetime.now(datetime.timezone.utc),
-                    ServerTimestamp=datetime.datetime.now(datetime.timezone.utc),
-                ),
-            )
-            await server.write_attribute_value(
-                counter.nodeid,
-                ua.DataValue(
-                    ua.Variant(value, ua.VariantType.Double),
-                    SourceTimestamp=datetime.datetime.now(datetime.timezone.utc),
-                    ServerTimestamp=datetime.datetime.now(datetime.timezone.utc),
-                ),
-            )
-
+            await write(server, steps, step_value)
+            await write(server, vibration, 100.0 if tick % 50 == 0 else 10.0 + 0.1 * (tick % 3))
+            await write(server, counter, value)
 
 if __name__ == "__main__":
     try:

@@ -28,7 +28,7 @@ fn refs<'a>(v: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_scalar_type_reads_as_its_sql_type() {
     let server = Server::start(&[]);
-    let pki = server.dir.path().join("client-pki").display().to_string();
+    let pki = server.client_pki();
     let cases: Vec<(&str, DataType, &str)> = vec![
         ("Boolean", DataType::Boolean, "true"),
         ("SByte", DataType::Int8, "-8"),
@@ -92,7 +92,7 @@ async fn every_scalar_type_reads_as_its_sql_type() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn arrays_become_lists() {
     let server = Server::start(&[]);
-    let pki = server.dir.path().join("client-pki").display().to_string();
+    let pki = server.client_pki();
     let opts = poll_once(&server.endpoint(), "ns=2;s=DoubleArray", &pki);
     let list = DataType::List(Arc::new(Field::new("item", DataType::Float64, true)));
     let source = create(vec![field("value", list.clone())], &refs(&opts)).expect("create");
@@ -115,7 +115,7 @@ async fn arrays_become_lists() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn subscription_delivers_counter_changes_in_order() {
     let server = Server::start(&[]);
-    let pki = server.dir.path().join("client-pki").display().to_string();
+    let pki = server.client_pki();
     let endpoint = server.endpoint();
     let source = create(
         vec![field("source_ts", ts_ms()), field("value", DataType::Float64), field("node", DataType::Utf8), field("status", DataType::Utf8)],
@@ -143,7 +143,7 @@ async fn subscription_delivers_counter_changes_in_order() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn absolute_deadband_filters_small_changes() {
     let server = Server::start(&[]);
-    let pki = server.dir.path().join("client-pki").display().to_string();
+    let pki = server.client_pki();
     let endpoint = server.endpoint();
     let source = create(
         vec![field("value", DataType::Float64), field("status", DataType::Utf8)],
@@ -165,7 +165,7 @@ async fn absolute_deadband_filters_small_changes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn poll_mode_with_polls_is_bounded() {
     let server = Server::start(&[]);
-    let pki = server.dir.path().join("client-pki").display().to_string();
+    let pki = server.client_pki();
     let endpoint = server.endpoint();
     let source = create(
         vec![field("node", DataType::Utf8), field("value", DataType::Float64), field("server_ts", ts_ms())],
@@ -196,7 +196,7 @@ async fn poll_mode_with_polls_is_bounded() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn browse_path_globs_resolve_to_node_ids() {
     let server = Server::start(&[]);
-    let pki = server.dir.path().join("client-pki").display().to_string();
+    let pki = server.client_pki();
     let resolve = |nodes: &'static str| {
         let opts = poll_once(&server.endpoint(), nodes, &pki);
         let source = create(vec![field("node", DataType::Utf8), field("value", DataType::Float64)], &refs(&opts)).expect("create");
@@ -238,7 +238,7 @@ async fn browse_path_globs_resolve_to_node_ids() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn missing_node_is_a_bad_status_row_and_others_keep_working() {
     let server = Server::start(&[]);
-    let pki = server.dir.path().join("client-pki").display().to_string();
+    let pki = server.client_pki();
     let endpoint = server.endpoint();
     let fields = || vec![field("node", DataType::Utf8), field("status", DataType::Utf8), field("value", DataType::Float64)];
     // Subscribe: the refused item is one row, the counter keeps coming.
@@ -269,7 +269,7 @@ async fn missing_node_is_a_bad_status_row_and_others_keep_working() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn statuses_and_timestamps() {
     let server = Server::start(&[]);
-    let pki = server.dir.path().join("client-pki").display().to_string();
+    let pki = server.client_pki();
     let endpoint = server.endpoint();
     let fields = || {
         vec![field("node", DataType::Utf8), field("status", DataType::Utf8), field("value", DataType::Float64), field("source_ts", ts_ms()), field("server_ts", ts_ms())]
@@ -299,7 +299,7 @@ async fn statuses_and_timestamps() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn basic256sha256_sign_and_encrypt_with_user_name() {
     let server = Server::start(&["--security", "basic256sha256", "--user", "alice", "--password", "s3cret"]);
-    let pki = server.dir.path().join("client-pki").display().to_string();
+    let pki = server.client_pki();
     let endpoint = server.endpoint();
     let secure = |password: &'static str, trust: &'static str| {
         vec![
@@ -356,7 +356,7 @@ async fn basic256sha256_sign_and_encrypt_with_user_name() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn user_certificate_identity() {
     let server = Server::start(&["--security", "basic256sha256", "--user-cert-auth"]);
-    let pki = server.dir.path().join("client-pki").display().to_string();
+    let pki = server.client_pki();
     let endpoint = server.endpoint();
     let cert = server.cert_dir().join("user_cert.der").display().to_string();
     let key = server.cert_dir().join("user_key.pem").display().to_string();
@@ -438,7 +438,7 @@ async fn untrusted_server_certificate_is_a_clear_error() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_restart_reports_the_gap_and_recovers() {
     let mut server = Server::start(&[]);
-    let pki = server.dir.path().join("client-pki").display().to_string();
+    let pki = server.client_pki();
     let endpoint = server.endpoint();
     let source = create(
         vec![field("node", DataType::Utf8), field("status", DataType::Utf8), field("value", DataType::Float64), field("server_ts", ts_ms())],
@@ -480,7 +480,7 @@ async fn server_restart_reports_the_gap_and_recovers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn poll_mode_survives_a_server_restart() {
     let mut server = Server::start(&[]);
-    let pki = server.dir.path().join("client-pki").display().to_string();
+    let pki = server.client_pki();
     let endpoint = server.endpoint();
     let source = create(
         vec![field("node", DataType::Utf8), field("status", DataType::Utf8), field("value", DataType::Float64)],

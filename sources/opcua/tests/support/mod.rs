@@ -116,6 +116,11 @@ impl Server {
         format!("opc.tcp://127.0.0.1:{}/", self.port)
     }
 
+    /// A client PKI directory of this test's own (certificates, trust store).
+    pub fn client_pki(&self) -> String {
+        self.dir.path().join("client-pki").display().to_string()
+    }
+
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
