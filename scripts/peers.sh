@@ -4,9 +4,10 @@
 # already has the pinned versions is reused.
 #   pymodbus  — Modbus TCP server (tests/modbus_interop.rs, bench modbus)
 #   asyncua   — OPC UA server (tests/opcua_interop.rs)
+#   confluent-kafka — a Kafka producer/consumer we did not write (tests/kafka_interop.rs)
 set -euo pipefail
 venv="${ILLUNARE_PEERS_VENV:-$HOME/.cache/illunare/peers-venv}"
-want="pymodbus==3.16.1 asyncua==2.1.0"
+want="pymodbus==3.16.1 asyncua==2.1.0 confluent-kafka==2.12.1"
 stamp="$venv/.illunare-peers"
 if [[ -x "$venv/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
   echo "$venv/bin/python"

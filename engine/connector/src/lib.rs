@@ -63,6 +63,10 @@ pub struct SourceSpec {
     pub name: String,
     /// The declared columns (the connector must produce exactly these).
     pub schema: SchemaRef,
+    /// The event-time column (`WATERMARK FOR column`), when the source has one. A source that
+    /// can bound the event times still to come (file statistics) uses it for
+    /// [`SourceChunk::remaining_from`].
+    pub event_time: Option<String>,
     pub options: Options,
 }
 
@@ -82,6 +86,18 @@ pub struct SourceChunk {
     pub batch: RecordBatch,
     pub errors: Vec<ErrorRecord>,
     pub position: Position,
+    /// A lower bound (ms since the epoch) on the event time of every row this split will still
+    /// deliver after this chunk, when the source knows one (Parquet row-group statistics). The
+    /// engine advances the split's watermark no further than this, so reading unsorted files
+    /// one part after another makes no row late. `None`: nothing is known.
+    pub remaining_from: Option<Time>,
+}
+
+impl SourceChunk {
+    /// A chunk without a bound on the event times still to come.
+    pub fn new(batch: RecordBatch, errors: Vec<ErrorRecord>, position: Position) -> SourceChunk {
+        SourceChunk { batch, errors, position, remaining_from: None }
+    }
 }
 
 pub trait SourceConnector: Send + Sync {

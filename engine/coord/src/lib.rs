@@ -112,7 +112,8 @@ impl Pipeline {
                         }
                         None => {}
                     }
-                    let spec = SourceSpec { name: def.name.clone(), schema: def.schema.clone(), options: Options::new(options) };
+                    let event_time = def.watermark.as_ref().map(|w| def.schema.field(w.column).name().clone());
+                    let spec = SourceSpec { name: def.name.clone(), schema: def.schema.clone(), event_time, options: Options::new(options) };
                     let source = factory.create(&spec).map_err(|e| connector_error("source", &def.name, def.location, e))?;
                     sources.insert(def.name.clone(), source);
                 }

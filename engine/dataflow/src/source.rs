@@ -303,7 +303,7 @@ pub fn render_source<'s>(
                             metrics.errors.fetch_add(chunk.errors.len() as u64, Ordering::Relaxed);
                             err_rows.extend(chunk.errors.iter().map(ErrorRecord::to_row));
                             let bound = clock.frontier(cap, &live).max(cap);
-                            let stamped = match clock.stamp(*slot, chunk.batch, bound, now) {
+                            let stamped = match clock.stamp(*slot, chunk.batch, bound, now, chunk.remaining_from) {
                                 Ok(s) => s,
                                 Err(e) => {
                                     let record = ErrorRecord::new(format!("cannot read event time: {e}"), None, Some(chunk.position.0.clone()));

@@ -41,7 +41,17 @@ pub struct EventTime {
 pub struct SplitClock {
     /// Highest watermark seen (ms); `None` before the first row with one.
     watermark: Option<Time>,
+    /// The source's lower bound on the event times this split has still to deliver
+    /// ([`illunare_connector::SourceChunk::remaining_from`]); caps the watermark.
+    remaining_from: Option<Time>,
     last_data: Instant,
+}
+
+impl SplitClock {
+    /// The watermark, held back to what the split's unread data allows.
+    fn effective(&self) -> Option<Time> {
+        self.watermark.map(|w| self.remaining_from.map_or(w, |r| w.min(r)))
+    }
 }
 
 pub enum Clock {
@@ -94,7 +104,7 @@ impl Clock {
             Some(spec) => Clock::Event {
                 spec,
                 tick,
-                splits: (0..splits).map(|_| SplitClock { watermark: None, last_data: Instant::now() }).collect(),
+                splits: (0..splits).map(|_| SplitClock { watermark: None, remaining_from: None, last_data: Instant::now() }).collect(),
                 shared_max,
             },
         }
@@ -126,7 +136,7 @@ impl Clock {
                     }
                 } else {
                     // A split without a watermark yet holds the frontier where it is.
-                    active.map(|s| s.watermark).try_fold(Time::MAX, |acc, w| w.map(|w| acc.min(w)))
+                    active.map(SplitClock::effective).try_fold(Time::MAX, |acc, w| w.map(|w| acc.min(w)))
                 };
                 watermark.map(|w| round_up(w, *tick)).unwrap_or(cap).max(cap)
             }
@@ -136,7 +146,8 @@ impl Clock {
     /// Stamps `batch`, read from split `split`. Processing time: every row at `now`, the time
     /// of this activation. Event time: rows before `bound` — the frontier the source had
     /// reached before this batch, [`Clock::frontier`] — are late; NULL times go to `bound`.
-    pub fn stamp(&mut self, split: usize, batch: RecordBatch, bound: Time, now: Time) -> Result<Stamped, String> {
+    /// `remaining_from` is the source's bound on the event times the split has still to send.
+    pub fn stamp(&mut self, split: usize, batch: RecordBatch, bound: Time, now: Time, remaining_from: Option<Time>) -> Result<Stamped, String> {
         let cap = bound;
         match self {
             Clock::Processing { .. } => Ok(Stamped { parts: vec![(now, batch)], late: None }),
@@ -149,8 +160,11 @@ impl Clock {
                         let max = max.max(0) as Time;
                         if clock.watermark.is_none_or(|w| w < max) {
                             clock.watermark = Some(max);
-                            shared_max.fetch_max(max, Ordering::Relaxed);
                         }
+                    }
+                    clock.remaining_from = remaining_from;
+                    if let Some(effective) = clock.effective() {
+                        shared_max.fetch_max(effective, Ordering::Relaxed);
                     }
                 }
                 let times: Vec<Option<Time>> =
@@ -206,14 +220,14 @@ mod tests {
     #[test]
     fn rows_are_cut_by_tick_and_late_rows_set_aside() {
         let mut c = clock(None, 1);
-        let out = c.stamp(0, batch(&[Some(101), Some(109), Some(85), Some(120), None]), 100, 0).expect("stamp");
+        let out = c.stamp(0, batch(&[Some(101), Some(109), Some(85), Some(120), None]), 100, 0, None).expect("stamp");
         let parts: Vec<(Time, usize)> = out.parts.iter().map(|(t, b)| (*t, b.num_rows())).collect();
         // 101 and 109 round up to 110, 120 stays, NULL goes to the capability (100).
         assert_eq!(parts, vec![(100, 1), (110, 2), (120, 1)]);
         assert_eq!(out.late.map(|b| b.num_rows()), Some(1));
         assert_eq!(c.frontier(100, &[true]), 120);
         // The next batch is judged against that frontier.
-        let next = c.stamp(0, batch(&[Some(105), Some(125)]), c.frontier(100, &[true]), 0).expect("stamp");
+        let next = c.stamp(0, batch(&[Some(105), Some(125)]), c.frontier(100, &[true]), 0, None).expect("stamp");
         assert_eq!(next.late.map(|b| b.num_rows()), Some(1));
         assert_eq!(next.parts.iter().map(|(t, _)| *t).collect::<Vec<_>>(), vec![130]);
     }
@@ -221,13 +235,25 @@ mod tests {
     #[test]
     fn the_slowest_live_split_holds_the_frontier_unless_idle() {
         let mut c = clock(None, 2);
-        c.stamp(0, batch(&[Some(500)]), 0, 0).expect("stamp");
+        c.stamp(0, batch(&[Some(500)]), 0, 0, None).expect("stamp");
         assert_eq!(c.frontier(0, &[true, true]), 0, "split 1 has no watermark yet");
         assert_eq!(c.frontier(0, &[true, false]), 500, "split 1 is done");
-        c.stamp(1, batch(&[Some(200)]), 0, 0).expect("stamp");
+        c.stamp(1, batch(&[Some(200)]), 0, 0, None).expect("stamp");
         assert_eq!(c.frontier(0, &[true, true]), 200);
         let mut idle = clock(Some(Duration::ZERO), 2);
-        idle.stamp(0, batch(&[Some(500)]), 0, 0).expect("stamp");
+        idle.stamp(0, batch(&[Some(500)]), 0, 0, None).expect("stamp");
         assert_eq!(idle.frontier(0, &[true, true]), 500, "all idle: the furthest watermark");
+    }
+
+    #[test]
+    fn unread_data_bounds_the_watermark() {
+        // A split whose next rows start at 300 (say, the next row group's minimum) holds the
+        // frontier there even though it has seen 900; without a bound it follows 900.
+        let mut c = clock(None, 1);
+        c.stamp(0, batch(&[Some(900)]), 0, 0, Some(300)).expect("stamp");
+        assert_eq!(c.frontier(0, &[true]), 300);
+        let out = c.stamp(0, batch(&[Some(305)]), c.frontier(0, &[true]), 0, None).expect("stamp");
+        assert!(out.late.is_none(), "a row after the bound is on time");
+        assert_eq!(c.frontier(0, &[true]), 900);
     }
 }

@@ -464,7 +464,7 @@ impl SplitReader for FileReader {
             return Ok(None);
         }
         let (batch, errors) = self.decode_buffered()?;
-        Ok(Some(SourceChunk { batch, errors, position: Position(self.lines.next_line().to_string()) }))
+        Ok(Some(SourceChunk::new(batch, errors, Position(self.lines.next_line().to_string()))))
     }
 }
 
@@ -498,6 +498,7 @@ mod tests {
         SourceSpec {
             name: "s".into(),
             schema: Arc::new(Schema::new(fields)),
+            event_time: None,
             options: Options::new(options.iter().map(|(k, v)| (k.to_string(), v.to_string()))),
         }
     }

@@ -127,7 +127,7 @@ pub fn generate_nexmark_batches(
         ("seed".to_string(), seed.to_string()),
         ("batch_size".to_string(), batch_size.to_string()),
     ]);
-    let source = GeneratorSource::new(&SourceSpec { name: table.to_string(), schema, options })?;
+    let source = GeneratorSource::new(&SourceSpec { name: table.to_string(), schema, event_time: None, options })?;
     Ok(BatchIter { generator: source.generator, next: 0, end: events, batch: source.indices_per_batch })
 }
 
@@ -146,7 +146,7 @@ pub fn generate_batches(
         ("seed".to_string(), seed.to_string()),
         ("batch_size".to_string(), batch_size.to_string()),
     ]);
-    let source = GeneratorSource::new(&SourceSpec { name: kind.to_string(), schema, options })?;
+    let source = GeneratorSource::new(&SourceSpec { name: kind.to_string(), schema, event_time: None, options })?;
     Ok(BatchIter { generator: source.generator, next: 0, end: rows, batch: source.indices_per_batch })
 }
 
@@ -838,7 +838,7 @@ impl SplitReader for GeneratorReader {
             if data.num_rows() == 0 && self.end.is_some() {
                 continue;
             }
-            return Ok(Some(SourceChunk { batch: data, errors: Vec::new(), position: Position(self.next.to_string()) }));
+            return Ok(Some(SourceChunk::new(data, Vec::new(), Position(self.next.to_string()))));
         }
     }
 }

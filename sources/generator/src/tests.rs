@@ -14,7 +14,7 @@ use super::*;
 
 pub(crate) fn spec_with(schema: SchemaRef, opts: &[(&str, &str)]) -> SourceSpec {
     let options = Options::new(opts.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    SourceSpec { name: "t".into(), schema, options }
+    SourceSpec { name: "t".into(), schema, event_time: None, options }
 }
 
 pub(crate) fn spec(columns: &[(&str, DataType)], opts: &[(&str, &str)]) -> SourceSpec {

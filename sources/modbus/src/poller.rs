@@ -154,7 +154,7 @@ impl SplitReader for EndpointPoller {
                 continue;
             }
             let batch = rows_to_batch(&self.columns.schema, rows.iter())?;
-            return Ok(Some(SourceChunk { batch, errors, position: Position(self.polls_done.to_string()) }));
+            return Ok(Some(SourceChunk::new(batch, errors, Position(self.polls_done.to_string()))));
         }
     }
 }

@@ -106,7 +106,7 @@ impl Reader {
         if let Some(max) = rows.iter().filter_map(|r| r.server_ts).max() {
             self.last_server_ts = Some(self.last_server_ts.map_or(max, |l| l.max(max)));
         }
-        Ok(SourceChunk { batch, errors, position: self.position() })
+        Ok(SourceChunk::new(batch, errors, self.position()))
     }
 
     /// Connect, resolve the nodes, start reading. Returns the rows and errors known at once

@@ -152,7 +152,7 @@ pub fn field(name: &str, dt: DataType) -> Field {
 pub fn create(fields: Vec<Field>, options: &[(&str, &str)]) -> Result<Arc<dyn Source>, illunare_connector::ConnectorError> {
     let mut pairs: Vec<(String, String)> = vec![("connector".into(), "opcua".into())];
     pairs.extend(options.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    let spec = SourceSpec { name: "plc".into(), schema: Arc::new(Schema::new(fields)), options: Options::new(pairs) };
+    let spec = SourceSpec { name: "plc".into(), schema: Arc::new(Schema::new(fields)), event_time: None, options: Options::new(pairs) };
     OpcUaConnector.create(&spec)
 }
 
