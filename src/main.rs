@@ -78,10 +78,12 @@ fn registry() -> illunare_connector::Registry {
         .add_source(Arc::new(illunare_source_file::FileSourceConnector))
         .add_source(Arc::new(illunare_source_modbus::ModbusConnector))
         .add_source(Arc::new(illunare_source_opcua::OpcUaConnector))
+        .add_source(Arc::new(illunare_source_kafka::KafkaSourceConnector))
         .add_sink(Arc::new(illunare_sink_file::FileSinkConnector))
         .add_sink(Arc::new(illunare_sink_file::StdoutSinkConnector))
         .add_sink(Arc::new(illunare_sink_postgres::PostgresSinkConnector))
         .add_sink(Arc::new(illunare_sink_parquet::ParquetSinkConnector))
+        .add_sink(Arc::new(illunare_sink_kafka::KafkaSinkConnector))
         .add_sink(Arc::new(illunare_sink_file::BlackholeSinkConnector));
     r
 }
@@ -166,7 +168,14 @@ fn run(file: &PathBuf, cluster: &ClusterArgs, commit_interval: &str, tick: &str)
         bar.finish_and_clear();
     }
     eprintln!("{}", progress_message(&pipeline, started));
+    let fatal: Vec<String> = pipeline.source_metrics().iter().filter_map(|(_, m)| m.fatal.get().cloned()).collect();
     pipeline.join().map_err(|e| anyhow::anyhow!("{e}"))?;
+    if !fatal.is_empty() {
+        for message in fatal {
+            eprintln!("error: {message}");
+        }
+        return Ok(ExitCode::from(1));
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -187,7 +196,9 @@ fn progress_message(pipeline: &Pipeline, started: Instant) -> String {
     for (name, m) in metrics {
         let rows = m.rows.load(Ordering::Relaxed);
         let errors = m.errors.load(Ordering::Relaxed);
-        parts.push(format!("{name}: {rows} rows ({:.0}/s), {errors} errors", rows as f64 / secs.max(1e-3)));
+        let dropped = m.dropped.load(Ordering::Relaxed);
+        let dropped = if dropped > 0 { format!(", {dropped} dropped") } else { String::new() };
+        parts.push(format!("{name}: {rows} rows ({:.0}/s), {errors} errors{dropped}", rows as f64 / secs.max(1e-3)));
     }
     format!("[{secs:.1}s] {}", parts.join("; "))
 }

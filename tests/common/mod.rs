@@ -11,6 +11,7 @@ use illunare_coord::{Pipeline, RunOptions};
 use illunare_dataflow::ClusterConfig;
 use illunare_types::errors_name;
 
+pub mod kafka;
 pub mod peers;
 
 pub fn registry() -> illunare_connector::Registry {
@@ -19,10 +20,12 @@ pub fn registry() -> illunare_connector::Registry {
         .add_source(Arc::new(illunare_source_file::FileSourceConnector))
         .add_source(Arc::new(illunare_source_modbus::ModbusConnector))
         .add_source(Arc::new(illunare_source_opcua::OpcUaConnector))
+        .add_source(Arc::new(illunare_source_kafka::KafkaSourceConnector))
         .add_sink(Arc::new(illunare_sink_file::FileSinkConnector))
         .add_sink(Arc::new(illunare_sink_file::StdoutSinkConnector))
         .add_sink(Arc::new(illunare_sink_postgres::PostgresSinkConnector))
         .add_sink(Arc::new(illunare_sink_parquet::ParquetSinkConnector))
+        .add_sink(Arc::new(illunare_sink_kafka::KafkaSinkConnector))
         .add_sink(Arc::new(illunare_sink_file::BlackholeSinkConnector));
     r
 }

@@ -16,6 +16,7 @@
 //! same data arrives whatever the worker or process count. A sink receives consolidated
 //! updates whose times the frontier has passed, in time order, and commits them atomically.
 
+pub mod changes;
 pub mod hive;
 mod options;
 
@@ -44,6 +45,10 @@ pub enum ConnectorError {
     Type(#[from] illunare_types::TypeError),
     #[error("{0}")]
     Other(String),
+    /// Not to be retried: the pipeline stops with this error (e.g. a bad record read with
+    /// `bad_records = 'fail'`).
+    #[error("{0}")]
+    Fatal(String),
 }
 
 impl ConnectorError {
@@ -91,12 +96,15 @@ pub struct SourceChunk {
     /// engine advances the split's watermark no further than this, so reading unsorted files
     /// one part after another makes no row late. `None`: nothing is known.
     pub remaining_from: Option<Time>,
+    /// Bad records the source was told to drop (`bad_records = 'drop'`): counted in the
+    /// source's metrics, not emitted.
+    pub dropped: u64,
 }
 
 impl SourceChunk {
     /// A chunk without a bound on the event times still to come.
     pub fn new(batch: RecordBatch, errors: Vec<ErrorRecord>, position: Position) -> SourceChunk {
-        SourceChunk { batch, errors, position, remaining_from: None }
+        SourceChunk { batch, errors, position, remaining_from: None, dropped: 0 }
     }
 }
 

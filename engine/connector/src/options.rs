@@ -93,6 +93,19 @@ impl Options {
         }
     }
 
+    /// Every option named `prefix…` (e.g. `properties.` for client settings passed through),
+    /// with the prefix stripped and `${env:NAME}` resolved, sorted by key.
+    pub fn with_prefix(&self, prefix: &str) -> Result<Vec<(String, String)>, ConnectorError> {
+        let keys: Vec<&String> = self.values.keys().filter(|k| k.starts_with(prefix) && k.len() > prefix.len()).collect();
+        let mut out = Vec::with_capacity(keys.len());
+        for key in keys {
+            if let Some(value) = self.get(key)? {
+                out.push((key[prefix.len()..].to_string(), value));
+            }
+        }
+        Ok(out)
+    }
+
     /// Fails when an option was given that no getter asked for.
     pub fn finish(&self, connector: &str) -> Result<(), ConnectorError> {
         let read = self.read.lock().map(|r| r.clone()).unwrap_or_default();

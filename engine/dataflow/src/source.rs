@@ -37,6 +37,10 @@ pub struct SourceMetrics {
     pub splits_done: AtomicU64,
     /// Rows that arrived behind the frontier (event time), sent to `<source>_late`.
     pub late: AtomicU64,
+    /// Bad records dropped by the connector as configured (`bad_records = 'drop'`).
+    pub dropped: AtomicU64,
+    /// The error that stopped the pipeline (a connector's fatal error), if any.
+    pub fatal: std::sync::OnceLock<String>,
 }
 
 enum Message {
@@ -83,6 +87,14 @@ async fn read_split(
                 break 'reopen;
             }
             match reader.next().await {
+                Err(illunare_connector::ConnectorError::Fatal(message)) => {
+                    tracing::error!(source = %name, split = %split.id, "stopping the pipeline: {message}");
+                    let record = ErrorRecord::new(message.clone(), None, Some(split.id.clone()));
+                    let _ = tx.send(Message::Failed(record)).await;
+                    let _ = metrics.fatal.set(message);
+                    stop.store(true, Ordering::Relaxed);
+                    break 'reopen;
+                }
                 Ok(Some(chunk)) => {
                     failures = 0;
                     backoff = Duration::from_millis(100);
@@ -301,6 +313,7 @@ pub fn render_source<'s>(
                             progress = true;
                             metrics.rows.fetch_add(chunk.batch.num_rows() as u64, Ordering::Relaxed);
                             metrics.errors.fetch_add(chunk.errors.len() as u64, Ordering::Relaxed);
+                            metrics.dropped.fetch_add(chunk.dropped, Ordering::Relaxed);
                             err_rows.extend(chunk.errors.iter().map(ErrorRecord::to_row));
                             let bound = clock.frontier(cap, &live).max(cap);
                             let stamped = match clock.stamp(*slot, chunk.batch, bound, now, chunk.remaining_from) {

@@ -31,7 +31,7 @@
 //!   (two commits, no atomicity). A frontier of `None` (input ended) is stored as `i64::MAX`.
 //!   The progress row is keyed by the sink name: re-running a finished bounded pipeline under
 //!   the same sink name writes nothing (delete the row, or rename the sink, to rewrite).
-//! - **Upsert = net change per key** ([`apply`]): per commit, diffs are summed per full row and
+//! - **Upsert = net change per key** ([`illunare_connector::changes`]): per commit, diffs are summed per full row and
 //!   grouped by key; a key ends with one live row (upsert), only retractions (delete), or
 //!   nothing. Two live rows for a key fail the commit naming the sink, key columns and value:
 //!   the declared key is not a key of the view. A view row that replaces a key's row *from an
@@ -98,7 +98,6 @@
 //!   fails the first commit with PostgreSQL's own error (named in the message).
 //! - Timestamps and times are rounded to microseconds by PostgreSQL.
 
-mod apply;
 mod connection;
 mod ddl;
 mod error;

@@ -26,7 +26,7 @@ use illunare_types::{Diff, Row, Time, datum_to_text};
 use tokio_postgres::{Client, Statement, Transaction};
 
 use crate::PgSinkDef;
-use crate::apply::{ReduceError, append, reduce};
+use illunare_connector::changes::{ReduceError, append, reduce};
 use crate::connection::{connect, describe};
 use crate::ddl::prepare;
 use crate::error::PgSinkError;

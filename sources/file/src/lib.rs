@@ -8,16 +8,17 @@
 //! Why it is built this way:
 //! - **Columns by name.** The declared columns are looked up by name in the CSV header or the
 //!   JSON keys, so a file may carry extra columns or another column order.
-//! - **Bad input loses nothing.** Records are read into a buffer (one record = one line, or
-//!   several physical lines for a quoted CSV field holding newlines) and decoded as one batch by
-//!   arrow-csv / arrow-json. When that fails, the batch is decoded record by record: the good
-//!   ones still go through, each bad one becomes an [`ErrorRecord`] carrying the raw text and
+//! - **Bad input loses nothing.** Records are framed into a buffer (one record = one line, or
+//!   several physical lines for a quoted CSV field holding newlines) and decoded by
+//!   [`illunare_format`] — one batch at once, or record by record when that fails: the good ones
+//!   still go through, each bad one becomes an [`ErrorRecord`] carrying the raw text and
 //!   `path:line`, so it lands in the `<source>_errors` relation instead of vanishing.
 //! - **Resumable.** The position of a chunk is the number of the next physical line to read,
 //!   so `open(split, Some(pos))` skips straight to it (after re-reading the CSV header).
 //!
-//! Format specifics live in [`csv`] and [`jsonl`]; this module holds options, file listing,
-//! line/record buffering and the isolate-the-bad-records logic shared by both formats.
+//! How each format frames its records lives in [`csv`] and [`jsonl`] (decoding is
+//! [`illunare_format`]'s, shared with Kafka); this module holds options, file listing and line
+//! reading.
 
 mod csv;
 mod jsonl;
@@ -27,13 +28,12 @@ use std::io::{self, BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, BooleanArray, new_empty_array};
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use arrow::error::ArrowError;
-use arrow::record_batch::{RecordBatch, RecordBatchOptions};
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
 use illunare_connector::{
     ConnectorError, ErrorRecord, Options, Position, Source, SourceChunk, SourceConnector, SourceSpec, Split, SplitReader,
 };
+use illunare_format::{JsonDecoder, RecordBuf, RecordDecoder, decode_records};
 
 /// `connector = 'file'`: reads local CSV or JSON-lines files (a path or a glob).
 pub struct FileSourceConnector;
@@ -131,8 +131,12 @@ impl SourceConnector for FileSourceConnector {
 
         let config = Config { name: spec.name.clone(), schema: spec.schema.clone(), path, format, header, delimiter, batch_size };
         match format {
-            Format::Csv => csv::check_schema(&config.schema)?,
-            Format::Jsonl => jsonl::check_schema(&config.schema)?,
+            Format::Csv => {
+                illunare_format::CsvDecoder::by_position(&config.schema, config.delimiter).map_err(schema_error)?;
+            }
+            Format::Jsonl => {
+                illunare_format::JsonDecoder::new(&config.schema).map_err(schema_error)?;
+            }
         }
         // Stat only: fails early (at `check`) when nothing matches.
         list_files(&config.path)?;
@@ -204,33 +208,33 @@ impl Source for FileSource {
         let file = File::open(&path).map_err(|e| ConnectorError::io(format!("source '{}': opening '{path}'", self.config.name), e))?;
         let mut lines = Lines::new(file);
         let io_err = |e| ConnectorError::io(format!("source '{}': reading '{path}'", self.config.name), e);
-        let format: Box<dyn RecordFormat> = match self.config.format {
-            Format::Csv => Box::new(csv::CsvFormat::open(&self.config, &path, &mut lines)?),
-            Format::Jsonl => Box::new(jsonl::JsonlFormat::new(&self.config)?),
+        let (framing, decoder): (Box<dyn Framing>, Box<dyn RecordDecoder>) = match self.config.format {
+            Format::Csv => {
+                let (framing, decoder) = csv::open(&self.config, &path, &mut lines)?;
+                (Box::new(framing), decoder)
+            }
+            Format::Jsonl => (Box::new(jsonl::JsonlFraming), Box::new(JsonDecoder::new(&self.config.schema).map_err(schema_error)?)),
         };
         if let Some(line) = resume_line {
             lines.skip_to(line).map_err(io_err)?;
         }
-        let decode_schema = nullable(&self.config.schema);
         Ok(Box::new(FileReader {
             name: self.config.name.clone(),
             path,
             schema: self.config.schema.clone(),
-            decode_schema,
+            decode_schema: illunare_format::nullable(&self.config.schema),
             batch_size: self.config.batch_size,
             lines,
-            format,
-            buf: RecordBuf::default(),
+            framing,
+            decoder,
+            framed: Framed::default(),
         }))
     }
 }
 
-/// The declared schema with every column nullable: decoders produce this, NOT NULL is checked
-/// afterwards so a missing value becomes an error record rather than a failed batch.
-fn nullable(schema: &SchemaRef) -> SchemaRef {
-    Arc::new(Schema::new(
-        schema.fields().iter().map(|f| Field::new(f.name(), f.data_type().clone(), true)).collect::<Vec<_>>(),
-    ))
+/// A format's complaint about the declared columns, as a connector error.
+pub(crate) fn schema_error(e: illunare_format::FormatError) -> ConnectorError {
+    ConnectorError::Schema(e.to_string())
 }
 
 /// Reads physical lines, counting them (1-based) so positions and error records can name them.
@@ -280,73 +284,43 @@ impl Lines {
     }
 }
 
-/// Whether a line holds only whitespace (such lines are not records).
-pub(crate) fn is_blank(line: &[u8]) -> bool {
-    line.iter().all(|b| b.is_ascii_whitespace())
-}
-
-/// One record inside a [`RecordBuf`]: its first line number and byte range (ending in `\n`).
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct RecordRef {
-    pub line: u64,
-    pub start: usize,
-    pub end: usize,
-}
-
-/// The records of one batch, contiguous so the fast path hands the decoder one slice.
+/// The records of one batch and the line each starts on.
 #[derive(Default)]
-pub(crate) struct RecordBuf {
-    pub data: Vec<u8>,
-    pub records: Vec<RecordRef>,
+pub(crate) struct Framed {
+    pub buf: RecordBuf,
+    pub lines: Vec<u64>,
 }
 
-impl RecordBuf {
+impl Framed {
     fn clear(&mut self) {
-        self.data.clear();
-        self.records.clear();
+        self.buf.clear();
+        self.lines.clear();
     }
 
-    fn bytes(&self, i: usize) -> &[u8] {
-        let r = self.records[i];
-        &self.data[r.start..r.end]
-    }
-
-    /// The record as text, without its line terminator.
-    fn raw(&self, i: usize) -> String {
-        String::from_utf8_lossy(trim_newline(self.bytes(i))).into_owned()
+    /// Marks `buf.data[start..]`, which began on `line`, as one record.
+    pub(crate) fn close_record(&mut self, start: usize, line: u64) {
+        self.buf.close_record(start);
+        self.lines.push(line);
     }
 }
 
-/// `bytes` without a trailing `\n` / `\r\n`.
-pub(crate) fn trim_newline(bytes: &[u8]) -> &[u8] {
-    let bytes = bytes.strip_suffix(b"\n").unwrap_or(bytes);
-    bytes.strip_suffix(b"\r").unwrap_or(bytes)
-}
-
-/// What distinguishes CSV from JSON lines: how records are framed and decoded.
-pub(crate) trait RecordFormat: Send {
-    /// Appends the next record (skipping blank lines) to `buf`; `false` at end of file.
-    fn read_record(&mut self, lines: &mut Lines, buf: &mut RecordBuf) -> io::Result<bool>;
-    /// Decodes `records` complete records held in `data` into the declared columns (declared
-    /// types, all nullable). Must fail unless it produced exactly `records` rows.
-    fn decode(&self, data: &[u8], records: usize) -> Result<Vec<ArrayRef>, ArrowError>;
-    /// A message for the pipeline author saying why `record` (which failed with `error`) is bad.
-    fn diagnose(&self, record: &[u8], error: ArrowError) -> String;
+/// What distinguishes the formats when reading a file: how records are framed.
+pub(crate) trait Framing: Send {
+    /// Appends the next record (skipping blank lines) to `framed`; `false` at end of file.
+    fn read_record(&mut self, lines: &mut Lines, framed: &mut Framed) -> io::Result<bool>;
 }
 
 struct FileReader {
     name: String,
     path: String,
     schema: SchemaRef,
+    /// The declared columns, all nullable: what the decoder produces.
     decode_schema: SchemaRef,
     batch_size: usize,
     lines: Lines,
-    format: Box<dyn RecordFormat>,
-    buf: RecordBuf,
-}
-
-fn row_count(columns: &[ArrayRef]) -> Option<usize> {
-    columns.first().map(|c| c.len())
+    framing: Box<dyn Framing>,
+    decoder: Box<dyn RecordDecoder>,
+    framed: Framed,
 }
 
 impl FileReader {
@@ -354,113 +328,33 @@ impl FileReader {
         format!("{}:{line}", self.path)
     }
 
-    /// Decodes the buffered records: the whole batch at once, or record by record when that
-    /// fails, so that only the bad records are set aside.
+    /// Decodes the buffered records, setting the bad ones aside as error records.
     fn decode_buffered(&self) -> Result<(RecordBatch, Vec<ErrorRecord>), ConnectorError> {
-        let n = self.buf.records.len();
-        let mut errors: Vec<(usize, String)> = Vec::new();
-        let (columns, rows_of): (Vec<ArrayRef>, Vec<usize>) = match self.format.decode(&self.buf.data, n) {
-            Ok(columns) if row_count(&columns).is_none_or(|r| r == n) => (columns, (0..n).collect()),
-            _ => {
-                let mut parts: Vec<Vec<ArrayRef>> = vec![Vec::new(); self.decode_schema.fields().len()];
-                let mut rows_of = Vec::new();
-                for i in 0..n {
-                    let bytes = self.buf.bytes(i);
-                    match self.format.decode(bytes, 1) {
-                        Ok(columns) if row_count(&columns).is_none_or(|r| r == 1) => {
-                            for (part, column) in parts.iter_mut().zip(columns) {
-                                part.push(column);
-                            }
-                            rows_of.push(i);
-                        }
-                        Ok(columns) => {
-                            let got = row_count(&columns).unwrap_or(0);
-                            errors.push((i, format!("record decoded to {got} rows, expected exactly one")));
-                        }
-                        Err(e) => errors.push((i, self.format.diagnose(bytes, e))),
-                    }
-                }
-                let columns = parts
-                    .into_iter()
-                    .zip(self.decode_schema.fields())
-                    .map(|(part, field)| {
-                        if part.is_empty() {
-                            Ok(new_empty_array(field.data_type()))
-                        } else {
-                            let refs: Vec<&dyn Array> = part.iter().map(|a| a.as_ref()).collect();
-                            arrow::compute::concat(&refs)
-                        }
-                    })
-                    .collect::<Result<Vec<_>, _>>()?;
-                (columns, rows_of)
-            }
-        };
-        let (columns, rows_of) = self.check_not_null(columns, rows_of, &mut errors)?;
-        let options = RecordBatchOptions::new().with_row_count(Some(rows_of.len()));
-        let batch = RecordBatch::try_new_with_options(self.schema.clone(), columns, &options)?;
-        errors.sort_by_key(|(i, _)| *i);
-        let errors = errors
+        let decoded = decode_records(self.decoder.as_ref(), &self.decode_schema, &self.framed.buf)?;
+        let batch = decoded.batch.with_schema(self.schema.clone()).map_err(|e| ConnectorError::Schema(e.to_string()))?;
+        let errors = decoded
+            .errors
             .into_iter()
-            .map(|(i, message)| {
-                let line = self.buf.records[i].line;
-                ErrorRecord::new(message, Some(self.buf.raw(i)), Some(self.position(line)))
-            })
+            .map(|(i, message)| ErrorRecord::new(message, Some(self.framed.buf.raw(i)), Some(self.position(self.framed.lines[i]))))
             .collect();
         Ok((batch, errors))
-    }
-
-    /// Moves rows holding NULL in a NOT NULL column from the batch to the errors.
-    fn check_not_null(
-        &self,
-        columns: Vec<ArrayRef>,
-        rows_of: Vec<usize>,
-        errors: &mut Vec<(usize, String)>,
-    ) -> Result<(Vec<ArrayRef>, Vec<usize>), ConnectorError> {
-        let violated = |(f, c): (&Arc<Field>, &ArrayRef)| !f.is_nullable() && c.null_count() > 0;
-        if !self.schema.fields().iter().zip(&columns).any(violated) {
-            return Ok((columns, rows_of));
-        }
-        let mut bad: Vec<Option<&str>> = vec![None; rows_of.len()];
-        for (field, column) in self.schema.fields().iter().zip(&columns) {
-            if field.is_nullable() || column.null_count() == 0 {
-                continue;
-            }
-            for (row, slot) in bad.iter_mut().enumerate() {
-                if slot.is_none() && column.is_null(row) {
-                    *slot = Some(field.name());
-                }
-            }
-        }
-        if bad.iter().all(Option::is_none) {
-            return Ok((columns, rows_of));
-        }
-        let keep = BooleanArray::from(bad.iter().map(Option::is_none).collect::<Vec<_>>());
-        let mut kept_rows = Vec::new();
-        for (row, column) in bad.iter().enumerate() {
-            match column {
-                None => kept_rows.push(rows_of[row]),
-                Some(name) => errors.push((rows_of[row], format!("column '{name}' is NOT NULL but the value is missing or null"))),
-            }
-        }
-        let columns = columns.iter().map(|c| arrow::compute::filter(c.as_ref(), &keep)).collect::<Result<Vec<_>, _>>()?;
-        Ok((columns, kept_rows))
     }
 }
 
 #[async_trait::async_trait]
 impl SplitReader for FileReader {
     async fn next(&mut self) -> Result<Option<SourceChunk>, ConnectorError> {
-        self.buf.clear();
-        while self.buf.records.len() < self.batch_size {
+        self.framed.clear();
+        while self.framed.buf.len() < self.batch_size {
             let more = self
-                .format
-                .read_record(&mut self.lines, &mut self.buf)
+                .framing
+                .read_record(&mut self.lines, &mut self.framed)
                 .map_err(|e| ConnectorError::io(format!("source '{}': reading '{}'", self.name, self.path), e))?;
             if !more {
                 break;
             }
         }
-        if self.buf.records.is_empty() {
+        if self.framed.buf.is_empty() {
             return Ok(None);
         }
         let (batch, errors) = self.decode_buffered()?;
@@ -468,29 +362,11 @@ impl SplitReader for FileReader {
     }
 }
 
-/// The Arrow type name a pipeline author recognises in error messages.
-pub(crate) fn type_name(dt: &DataType) -> String {
-    match dt {
-        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => "VARCHAR".into(),
-        DataType::Boolean => "BOOLEAN".into(),
-        DataType::Int8 => "TINYINT".into(),
-        DataType::Int16 => "SMALLINT".into(),
-        DataType::Int32 => "INT".into(),
-        DataType::Int64 => "BIGINT".into(),
-        DataType::Float32 => "REAL".into(),
-        DataType::Float64 => "DOUBLE".into(),
-        DataType::Date32 | DataType::Date64 => "DATE".into(),
-        DataType::Timestamp(_, _) => "TIMESTAMP".into(),
-        DataType::Decimal128(p, s) => format!("DECIMAL({p}, {s})"),
-        other => other.to_string(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use arrow::array::AsArray;
-    use arrow::datatypes::{Float64Type, TimeUnit, TimestampMillisecondType};
+    use arrow::datatypes::{DataType, Field, Float64Type, Schema, TimeUnit, TimestampMillisecondType};
     use illunare_types::{Datum, Row, batch_to_rows};
     use std::io::Write;
 
@@ -606,7 +482,7 @@ mod tests {
         let got: Vec<(&str, Option<&str>, String)> =
             errors.iter().map(|e| (e.error.as_str(), e.raw.as_deref(), e.position.clone().unwrap())).collect();
         assert_eq!(got[0], ("column 'amount': cannot parse 'abc' as DOUBLE", Some("2,abc"), format!("{path}:3")));
-        assert_eq!(got[1], ("line has 1 fields, expected 2", Some("3"), format!("{path}:4")));
+        assert_eq!(got[1], ("record has 1 fields, expected 2", Some("3"), format!("{path}:4")));
         assert_eq!(got[2], ("column 'amount': cannot parse 'multi\nline' as DOUBLE", Some("4,\"multi\nline\""), format!("{path}:6")));
         assert_eq!(got[3].0, "quoted field is not closed (missing '\"')");
         assert_eq!(got[3].2, format!("{path}:9"));

@@ -1,5 +1,6 @@
-//! What one commit does to the table: the net change per primary key (upsert mode) or the
-//! rows to append (append mode). Pure functions, no I/O.
+//! What one sink commit amounts to: the net change per key (upsert mode: a table kept equal to
+//! the view, a compacted Kafka topic) or the rows to append (append mode). Pure functions, no
+//! I/O, shared by the sinks that key their output.
 //!
 //! Why reduce per commit: a commit may hold many updates of one key (a count that went
 //! 1 → 2 → 3 within the commit interval is `+1`, `-1`, `+2`, `-2`, `+3`). Summing the diffs of
@@ -18,6 +19,9 @@ use illunare_types::{Datum, Diff, Row, Time};
 pub struct Reduction<'a> {
     /// The final row of each key that has one.
     pub upserts: Vec<&'a Row>,
+    /// For each of `upserts`, the row it replaces when the commit retracted one (a Debezium
+    /// `before`); `None` for a key new in this commit.
+    pub replaced: Vec<Option<&'a Row>>,
     /// A row carrying each key to delete (only its key columns are used).
     pub deletes: Vec<&'a Row>,
 }
@@ -75,7 +79,10 @@ pub fn reduce<'a>(updates: impl IntoIterator<Item = &'a (Row, Time, Diff)>, key:
                     out.deletes.push(row);
                 }
             }
-            [(row, 1)] => out.upserts.push(row),
+            [(row, 1)] => {
+                out.upserts.push(row);
+                out.replaced.push(state.retracted);
+            }
             live => {
                 let mut rows: Vec<&Row> = live.iter().map(|(r, _)| *r).collect();
                 rows.sort();
