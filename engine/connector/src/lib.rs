@@ -16,6 +16,7 @@
 //! same data arrives whatever the worker or process count. A sink receives consolidated
 //! updates whose times the frontier has passed, in time order, and commits them atomically.
 
+pub mod chain;
 pub mod changes;
 pub mod hive;
 mod options;

@@ -169,6 +169,19 @@ mod tests {
     }
 
     #[test]
+    fn prefixed_options_pass_through_and_count_as_read() {
+        let o = Options::new([
+            ("properties.security.protocol".to_string(), "SSL".to_string()),
+            ("properties.".to_string(), "x".to_string()),
+            ("topic".to_string(), "t".to_string()),
+        ]);
+        assert_eq!(o.with_prefix("properties.").unwrap(), vec![("security.protocol".to_string(), "SSL".to_string())]);
+        let _ = o.get("topic");
+        // The bare prefix is not a property: still reported as unknown.
+        assert!(o.finish("kafka").unwrap_err().to_string().contains("'properties.'"));
+    }
+
+    #[test]
     fn durations_and_env() {
         assert_eq!(parse_duration("100ms").unwrap(), Duration::from_millis(100));
         assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));

@@ -226,8 +226,6 @@ impl CsvDecoder {
     }
 }
 
-}
-
 /// Rejects declared column types that cannot be read from CSV text.
 fn check_types(schema: &SchemaRef) -> Result<(), FormatError> {
     for field in schema.fields() {

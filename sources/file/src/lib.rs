@@ -222,7 +222,6 @@ impl Source for FileSource {
             name: self.config.name.clone(),
             path,
             schema: self.config.schema.clone(),
-            decode_schema: illunare_format::nullable(&self.config.schema),
             batch_size: self.config.batch_size,
             lines,
             framing,
@@ -314,8 +313,6 @@ struct FileReader {
     name: String,
     path: String,
     schema: SchemaRef,
-    /// The declared columns, all nullable: what the decoder produces.
-    decode_schema: SchemaRef,
     batch_size: usize,
     lines: Lines,
     framing: Box<dyn Framing>,
@@ -330,8 +327,8 @@ impl FileReader {
 
     /// Decodes the buffered records, setting the bad ones aside as error records.
     fn decode_buffered(&self) -> Result<(RecordBatch, Vec<ErrorRecord>), ConnectorError> {
-        let decoded = decode_records(self.decoder.as_ref(), &self.decode_schema, &self.framed.buf)?;
-        let batch = decoded.batch.with_schema(self.schema.clone()).map_err(|e| ConnectorError::Schema(e.to_string()))?;
+        let decoded = decode_records(self.decoder.as_ref(), &self.schema, &self.framed.buf)?;
+        let batch = decoded.batch;
         let errors = decoded
             .errors
             .into_iter()

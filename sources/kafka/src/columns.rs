@@ -19,7 +19,7 @@ use arrow::array::{ArrayRef, BinaryBuilder, Int32Array, Int64Array, StringBuilde
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
 use illunare_connector::ConnectorError;
-use illunare_format::{CsvDecoder, Decoded, JsonDecoder, RawDecoder, RecordDecoder, nullable, type_name};
+use illunare_format::{CsvDecoder, Decoded, JsonDecoder, RawDecoder, RecordDecoder, type_name};
 
 use crate::PayloadFormat;
 
@@ -53,8 +53,6 @@ pub(crate) struct Columns {
     schema: SchemaRef,
     /// The payload columns as declared (nullability kept: decode_records checks NOT NULL).
     pub payload: SchemaRef,
-    /// The payload columns all nullable: what the decoder produces.
-    pub decode_schema: SchemaRef,
     pub decoder: Box<dyn RecordDecoder>,
     slots: Vec<Slot>,
 }
@@ -106,7 +104,7 @@ impl Columns {
             PayloadFormat::Csv { delimiter } => Box::new(CsvDecoder::by_position(&payload, delimiter).map_err(schema_error)?),
             PayloadFormat::Raw => Box::new(RawDecoder::new(&payload).map_err(schema_error)?),
         };
-        Ok(Columns { schema: schema.clone(), decode_schema: nullable(&payload), payload, decoder, slots })
+        Ok(Columns { schema: schema.clone(), payload, decoder, slots })
     }
 
     /// The declared batch: decoded payload columns plus metadata columns of the kept records

@@ -86,6 +86,9 @@ pub(crate) struct Config {
     pub topic: String,
     pub format: PayloadFormat,
     pub start: StartOffset,
+    /// Per-partition start offsets (`start_offsets = '0:1200, 1:1180'`), overriding `start`
+    /// for the partitions named: how a backfill from history continues from Kafka.
+    pub start_offsets: std::collections::BTreeMap<i32, i64>,
     pub group_id: Option<String>,
     pub bad_records: BadRecords,
     pub bounded: bool,
@@ -117,6 +120,21 @@ fn parse_start(text: &str) -> Result<StartOffset, ConnectorError> {
             format!("'{t}' is not earliest, latest, group, a timestamp ('2024-01-01T00:00:00Z') or milliseconds since the epoch"),
         )
     })
+}
+
+/// `'0:1200, 1:1180'`: partition → first offset to read.
+fn parse_start_offsets(text: &str) -> Result<std::collections::BTreeMap<i32, i64>, ConnectorError> {
+    let mut map = std::collections::BTreeMap::new();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let parsed = part.split_once(':').and_then(|(p, o)| Some((p.trim().parse::<i32>().ok()?, o.trim().parse::<i64>().ok()?)));
+        match parsed {
+            Some((p, o)) if p >= 0 && o >= 0 => {
+                map.insert(p, o);
+            }
+            _ => return Err(ConnectorError::option("start_offsets", format!("'{part}' is not partition:offset (e.g. '0:1200, 1:1180')"))),
+        }
+    }
+    Ok(map)
 }
 
 fn parse_format(options: &Options) -> Result<PayloadFormat, ConnectorError> {
@@ -161,6 +179,10 @@ impl SourceConnector for KafkaSourceConnector {
             Some(s) => parse_start(&s)?,
             None => StartOffset::Earliest,
         };
+        let start_offsets = match options.get("start_offsets")? {
+            Some(text) => parse_start_offsets(&text)?,
+            None => Default::default(),
+        };
         if start == StartOffset::Group && group_id.is_none() {
             return Err(ConnectorError::option("start_offset", "'group' needs a group_id"));
         }
@@ -185,6 +207,7 @@ impl SourceConnector for KafkaSourceConnector {
             topic,
             format,
             start,
+            start_offsets,
             group_id,
             bad_records,
             bounded,

@@ -52,12 +52,15 @@ impl PartitionReader {
             .set("enable.auto.commit", if config.group_id.is_some() { "true" } else { "false" })
             .set("enable.auto.offset.store", "false")
             .set("enable.partition.eof", if config.bounded { "true" } else { "false" });
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(ConnectorError::Other(format!("source '{}': a Kafka reader must be opened inside a tokio runtime", config.name)));
+        }
         let context = ReportingContext::new(format!("source '{}' {topic}/{partition}", config.name));
         let consumer: StreamConsumer<ReportingContext> = client.create_with_context(context).map_err(|e| err("cannot create a consumer for", e))?;
 
-        let start = match resume {
-            Some(offset) => Offset::Offset(offset),
-            None => start_offset(&config, &consumer, partition)?,
+        let start = match (resume, config.start_offsets.get(&partition)) {
+            (Some(offset), _) | (None, Some(&offset)) => Offset::Offset(offset),
+            (None, None) => start_offset(&config, &consumer, partition)?,
         };
         let end = if config.bounded {
             let (_, high) = consumer.fetch_watermarks(&topic, partition, METADATA_TIMEOUT).map_err(|e| err("cannot read the end offset of", e))?;

@@ -40,6 +40,7 @@ fn produce(brokers: &str, topic: &str, records: &[(i32, Option<&str>, Option<&st
 fn read_all(source: &Arc<dyn Source>) -> (Vec<Row>, Vec<ErrorRecord>, u64, Vec<Position>) {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let (mut rows, mut errors, mut dropped, mut positions) = (Vec::new(), Vec::new(), 0, Vec::new());
+    let _entered = rt.enter();
     for split in source.splits().expect("splits") {
         let mut reader = source.open(&split, None).expect("open");
         let mut last = None;
@@ -113,6 +114,7 @@ fn reads_partitions_with_metadata_and_dead_letters() {
     let options = [("brokers", brokers.as_str()), ("topic", "tx"), ("bounded", "true"), ("bad_records", "fail")];
     let source = KafkaSourceConnector.create(&spec(fields(), &options)).expect("create");
     let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let _entered = rt.enter();
     let mut reader = source.open(&source.splits().expect("splits")[0], None).expect("open");
     match rt.block_on(reader.next()) {
         Err(ConnectorError::Fatal(m)) => assert!(m.contains("tx/0/1") && m.contains("invalid JSON"), "{m}"),
@@ -131,12 +133,21 @@ fn resumes_at_a_position_and_reads_csv_and_raw() {
     let source = KafkaSourceConnector.create(&spec(csv, &options)).expect("create");
     let split = source.splits().expect("splits").remove(0);
     let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let entered = rt.enter();
     let mut reader = source.open(&split, Some(&Position("1".into()))).expect("open");
     let mut rows = Vec::new();
     while let Some(chunk) = rt.block_on(reader.next()).expect("next") {
         rows.extend(batch_to_rows(&chunk.batch).expect("rows"));
     }
     assert_eq!(rows, vec![illunare_types::row![2i64, "b,c"], illunare_types::row![3i64, "d"]]);
+    drop(entered);
+
+    // start_offsets: where a partition starts when not resumed.
+    let csv = vec![Field::new("n", DataType::Int64, true), Field::new("s", DataType::Utf8, true)];
+    let options = [("brokers", brokers.as_str()), ("topic", "lines"), ("bounded", "true"), ("format", "csv"), ("start_offsets", "0:2")];
+    let source = KafkaSourceConnector.create(&spec(csv, &options)).expect("create");
+    let (rows, _, _, _) = read_all(&source);
+    assert_eq!(rows, vec![illunare_types::row![3i64, "d"]]);
 
     let raw = vec![Field::new("line", DataType::Utf8, true), Field::new("_offset", DataType::Int64, true)];
     let options = [("brokers", brokers.as_str()), ("topic", "lines"), ("bounded", "true"), ("format", "raw")];
@@ -163,6 +174,7 @@ fn option_errors_are_clear() {
     assert!(err(&with(("properties.no.such.thing", "1")), fields()).contains("no.such.thing"));
     assert!(err(&with(("properties.group.id", "x")), fields()).contains("set by the connector"));
     assert!(err(&with(("delimiter", ";")), fields()).contains("only applies"));
+    assert!(err(&with(("start_offsets", "0:10, x")), fields()).contains("'x' is not partition:offset"));
     let bad_meta = vec![Field::new("_offset", DataType::Utf8, true)];
     assert!(err(&base, bad_meta).contains("'_offset' is Kafka metadata and must be BIGINT"));
     let raw_two = vec![Field::new("a", DataType::Utf8, true), Field::new("b", DataType::Utf8, true)];
