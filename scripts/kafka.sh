@@ -4,7 +4,8 @@
 # Idempotent: an installed binary of the pinned version is reused (the first build takes
 # 10–20 minutes on 2 cores). Each test starts its own broker on a free loopback port:
 #   tansu broker --listener-url tcp://127.0.0.1:P --advertised-listener-url tcp://127.0.0.1:P \
-#                --storage-engine sqlite://DIR/tansu.db
+#                --storage-engine sqlite://tansu.db   (run in the storage directory: the path is
+#                relative to tansu's working directory)
 set -euo pipefail
 root="${ILLUNARE_TOOLS:-$HOME/.cache/illunare/tools}"
 version="0.6.0"

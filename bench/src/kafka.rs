@@ -47,8 +47,8 @@ impl Broker {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let url = format!("tcp://127.0.0.1:{port}");
         let child = Command::new(tansu)
-            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url, "--storage-engine"])
-            .arg(format!("sqlite://{}/tansu.db", dir.path().display()))
+            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url, "--storage-engine", "sqlite://tansu.db"])
+            .current_dir(dir.path())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -48,8 +48,9 @@ impl Broker {
         let log = std::fs::File::create(self.dir.path().join("tansu.log")).expect("log file");
         let child = Command::new(tansu())
             .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
-            .arg("--storage-engine")
-            .arg(format!("sqlite://{}/tansu.db", self.dir.path().display()))
+            // tansu resolves the sqlite path against its working directory.
+            .args(["--storage-engine", "sqlite://tansu.db"])
+            .current_dir(self.dir.path())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()

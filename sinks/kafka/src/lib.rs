@@ -252,7 +252,12 @@ impl KafkaSink {
             if recreate {
                 self.producer = None;
             }
-            return Err(ConnectorError::Other(format!("sink '{name}': commit to topic '{topic}' failed (it will be retried): {message}")));
+            let hint = if transactional && message.contains("not supported by broker") {
+                " — this broker does not support transactions: use delivery = 'at_least_once'"
+            } else {
+                ""
+            };
+            return Err(ConnectorError::Other(format!("sink '{name}': commit to topic '{topic}' failed (it will be retried): {message}{hint}")));
         }
         Ok(())
     }
