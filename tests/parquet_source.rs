@@ -300,3 +300,45 @@ fn illunare_backfill_replaces_a_source_with_parquet_files() {
     expected.sort();
     assert_eq!(snapshot(&out), expected);
 }
+
+#[test]
+fn s3_files_are_read_through_the_environment_s_endpoint() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("upload");
+    let rows = write_by_card(&data.join("tx"), true);
+    std::fs::write(data.join("tx").join("_SUCCESS"), "").expect("marker");
+    let port = common::peers::free_port();
+    let args: Vec<String> = ["--port", &port.to_string(), "--bucket", "lake", "--upload", data.to_str().expect("utf-8")].iter().map(|s| s.to_string()).collect();
+    let _server = common::peers::Peer::start("s3_server.py", &args);
+    let out = dir.path().join("spend.jsonl");
+    let pipeline = dir.path().join("s3.sql");
+    std::fs::write(
+        &pipeline,
+        format!(
+            "CREATE SOURCE tx (card_id BIGINT, amount DOUBLE, ts TIMESTAMP, WATERMARK FOR ts AS ts - INTERVAL '5' SECOND)
+               WITH (connector = 'parquet', path = 's3://lake/tx/');
+             CREATE VIEW spend AS SELECT card_id, count(*) AS n, sum(amount) AS total FROM tx GROUP BY card_id;
+             CREATE SINK out FROM spend WITH (connector = 'file', path = '{}', format = 'jsonl', mode = 'snapshot');",
+            out.display()
+        ),
+    )
+    .expect("pipeline");
+    let run = std::process::Command::new(bin())
+        .args(["run", pipeline.to_str().expect("utf-8"), "--workers", "2"])
+        .env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{port}"))
+        .env("AWS_ALLOW_HTTP", "true")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .output()
+        .expect("run illunare");
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let mut expected: BTreeMap<i64, (u64, f64)> = BTreeMap::new();
+    for (card, amount, _) in &rows {
+        let e = expected.entry(*card).or_default();
+        e.0 += 1;
+        e.1 += amount;
+    }
+    let expected: Vec<String> = expected.iter().map(|(c, (n, t))| format!("{c} | {n} | {t:.2}")).collect();
+    assert_eq!(snapshot(&out), expected);
+}
