@@ -61,54 +61,6 @@ impl RowGroupReader {
         }
     }
 
-    async fn open(&self) -> Result<Opened, ParquetSourceError> {
-        let config = &self.shared.config;
-        let listed = &self.entry.listed;
-        let object = ParquetObjectReader::new(config.location.store()?, listed.path.clone()).with_file_size(listed.size);
-        let mut reader = CountingReader::new(object, self.shared.counters.bytes_read.clone());
-        let meta = match &self.entry.footer {
-            Ok(meta) => meta.clone(),
-            Err(_) => ArrowReaderMetadata::load_async(&mut reader, ArrowReaderOptions::new())
-                .await
-                .map_err(|source| ParquetSourceError::Parquet { file: listed.display.clone(), source })?,
-        };
-        let plan = resolve(&listed.display, meta.schema(), &config.schema, &self.read)?;
-        let remaining_from = match (config.event_time, self.row_group) {
-            (Some(column), Some(rg)) => {
-                let data_type = config.schema.field(column).data_type();
-                plan.columns
-                    .get(column)
-                    .map(|source| column_stats(&meta, source, data_type))
-                    .and_then(|stats| stats.get(rg).and_then(|s| s.min.as_ref()).and_then(|min| millis(min, data_type)))
-            }
-            _ => None,
-        };
-        // Something must be decoded for the row count, even when no file column is read.
-        let roots = if plan.roots.is_empty() && !meta.schema().fields().is_empty() { vec![0] } else { plan.roots.clone() };
-        let mask = ProjectionMask::roots(meta.parquet_schema(), roots.iter().copied());
-        let mut builder = ParquetRecordBatchStreamBuilder::new_with_metadata(reader, meta)
-            .with_batch_size(config.batch_size)
-            .with_projection(mask);
-        if let Some(rg) = self.row_group {
-            builder = builder.with_row_groups(vec![rg]);
-        }
-        if self.offset > 0 {
-            builder = builder.with_offset(usize::try_from(self.offset).unwrap_or(usize::MAX));
-        }
-        let stream = builder.build().map_err(|source| ParquetSourceError::Parquet { file: self.name(), source })?;
-        let fields: Vec<Field> = config
-            .schema
-            .fields()
-            .iter()
-            .zip(&plan.columns)
-            .map(|(f, source)| match source {
-                ColumnSource::Unread => f.as_ref().clone().with_nullable(true),
-                _ => f.as_ref().clone(),
-            })
-            .collect();
-        Ok(Opened { stream, plan, roots, remaining_from, schema: Arc::new(Schema::new(fields)) })
-    }
-
     /// The declared columns of a decoded batch, rows with NULL in a NOT NULL column set aside.
     fn convert(&self, opened: &Opened, batch: &RecordBatch) -> Result<(RecordBatch, Vec<ErrorRecord>), ParquetSourceError> {
         let n = batch.num_rows();
@@ -182,7 +134,8 @@ fn render_row(columns: &[ArrayRef], schema: &Schema, row: usize) -> String {
 impl SplitReader for RowGroupReader {
     async fn next(&mut self) -> Result<Option<SourceChunk>, ConnectorError> {
         if self.opened.is_none() {
-            self.opened = Some(self.open().await?);
+            let opened = open_split(self.shared.clone(), self.entry.clone(), self.row_group, self.offset, self.read.clone(), self.name()).await?;
+            self.opened = Some(opened);
         }
         let Some(opened) = self.opened.as_mut() else { return Ok(None) };
         let batch = match opened.stream.next().await {
@@ -198,4 +151,54 @@ impl SplitReader for RowGroupReader {
         self.offset += batch.num_rows() as u64;
         Ok(Some(SourceChunk { batch: out, errors, position: Position(self.offset.to_string()), remaining_from }))
     }
+}
+
+/// Opens the object and starts the Parquet stream of a split (see the module doc). Takes its
+/// inputs by value: the reader's future must be `Send`, and the stream is not `Sync`.
+async fn open_split(shared: Arc<Shared>, entry: Arc<FileEntry>, row_group: Option<usize>, offset: u64, read: Arc<Vec<bool>>, name: String) -> Result<Opened, ParquetSourceError> {
+    let config = &shared.config;
+    let listed = &entry.listed;
+    let object = ParquetObjectReader::new(config.location.store()?, listed.path.clone()).with_file_size(listed.size);
+    let mut reader = CountingReader::new(object, shared.counters.bytes_read.clone());
+    let meta = match &entry.footer {
+        Ok(meta) => meta.clone(),
+        Err(_) => ArrowReaderMetadata::load_async(&mut reader, ArrowReaderOptions::new())
+            .await
+            .map_err(|source| ParquetSourceError::Parquet { file: listed.display.clone(), source })?,
+    };
+    let plan = resolve(&listed.display, meta.schema(), &config.schema, &read)?;
+    let remaining_from = match (config.event_time, row_group) {
+        (Some(column), Some(rg)) => {
+            let data_type = config.schema.field(column).data_type();
+            plan.columns
+                .get(column)
+                .map(|source| column_stats(&meta, source, data_type))
+                .and_then(|stats| stats.get(rg).and_then(|s| s.min.as_ref()).and_then(|min| millis(min, data_type)))
+        }
+        _ => None,
+    };
+    // Something must be decoded for the row count, even when no file column is read.
+    let roots = if plan.roots.is_empty() && !meta.schema().fields().is_empty() { vec![0] } else { plan.roots.clone() };
+    let mask = ProjectionMask::roots(meta.parquet_schema(), roots.iter().copied());
+    let mut builder = ParquetRecordBatchStreamBuilder::new_with_metadata(reader, meta)
+        .with_batch_size(config.batch_size)
+        .with_projection(mask);
+    if let Some(rg) = row_group {
+        builder = builder.with_row_groups(vec![rg]);
+    }
+    if offset > 0 {
+        builder = builder.with_offset(usize::try_from(offset).unwrap_or(usize::MAX));
+    }
+    let stream = builder.build().map_err(|source| ParquetSourceError::Parquet { file: name, source })?;
+    let fields: Vec<Field> = config
+        .schema
+        .fields()
+        .iter()
+        .zip(&plan.columns)
+        .map(|(f, source)| match source {
+            ColumnSource::Unread => f.as_ref().clone().with_nullable(true),
+            _ => f.as_ref().clone(),
+        })
+        .collect();
+    Ok(Opened { stream, plan, roots, remaining_from, schema: Arc::new(Schema::new(fields)) })
 }
