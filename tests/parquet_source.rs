@@ -52,7 +52,7 @@ fn tx_batch(rows: &[Tx], payload: Option<usize>) -> RecordBatch {
 fn write_parquet(path: &Path, batch: &RecordBatch, rows_per_group: usize, statistics: bool) {
     std::fs::create_dir_all(path.parent().expect("a parent")).expect("mkdir");
     let level = if statistics { EnabledStatistics::Chunk } else { EnabledStatistics::None };
-    let props = WriterProperties::builder().set_max_row_group_size(rows_per_group).set_statistics_enabled(level).build();
+    let props = WriterProperties::builder().set_max_row_group_row_count(Some(rows_per_group)).set_statistics_enabled(level).build();
     let mut writer = ArrowWriter::try_new(std::fs::File::create(path).expect("create"), batch.schema(), Some(props)).expect("writer");
     writer.write(batch).expect("write");
     writer.close().expect("close");

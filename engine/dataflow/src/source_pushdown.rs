@@ -222,7 +222,7 @@ mod tests {
         );
         let filter = Step::Filter { predicate: Expr::new(predicate, "p"), input: schema() };
         let out = Arc::new(Schema::new(vec![Field::new("a", DataType::Int64, true)]));
-        let later = Step::Filter { predicate: Expr::new(bin(col("a", 0), Operator::Eq, five), "later"), input: out };
+        let later = Step::Filter { predicate: Expr::new(bin(col("a", 0), Operator::Eq, five), "later"), input: out.clone() };
         let map = Step::Map { exprs: vec![Expr::new(col("c", 2), "c")], input: schema(), output: out.clone() };
         let fused = chain(vec![filter, map, later]);
         assert_eq!(

@@ -1,4 +1,4 @@
-//! Async I/O from synchronous trait methods, and counting the bytes a reader fetches.
+//! Async I/O from synchronous trait methods, and the Parquet reader over an object store.
 //!
 //! `create` and `splits` are synchronous but the stores are async, and they are called both from
 //! plain threads (timely workers) and from inside tokio runtimes (the oracle, tests). A
@@ -15,8 +15,10 @@ use bytes::Bytes;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use parquet::arrow::arrow_reader::ArrowReaderOptions;
-use parquet::arrow::async_reader::{AsyncFileReader, ParquetObjectReader};
-use parquet::file::metadata::ParquetMetaData;
+use object_store::path::Path as ObjPath;
+use object_store::{ObjectStore, ObjectStoreExt};
+use parquet::arrow::async_reader::AsyncFileReader;
+use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
 
 use crate::error::ParquetSourceError;
 
@@ -40,47 +42,47 @@ where
     })
 }
 
-/// A Parquet object reader that adds every byte it fetches to a counter (the source's
-/// `bytes_read`, which shows projection pushdown at work).
-pub struct CountingReader {
-    inner: ParquetObjectReader,
+/// A Parquet file in an object store, read by range, adding every byte it fetches to a
+/// counter (the source's `bytes_read`, which shows projection pushdown at work). The file size
+/// comes from the listing, so the footer is fetched with bounded range requests.
+pub struct StoreReader {
+    store: Arc<dyn ObjectStore>,
+    path: ObjPath,
+    size: u64,
     bytes: Arc<AtomicU64>,
 }
 
-impl CountingReader {
-    pub fn new(inner: ParquetObjectReader, bytes: Arc<AtomicU64>) -> Self {
-        CountingReader { inner, bytes }
+impl StoreReader {
+    pub fn new(store: Arc<dyn ObjectStore>, path: ObjPath, size: u64, bytes: Arc<AtomicU64>) -> Self {
+        StoreReader { store, path, size, bytes }
     }
 }
 
-impl AsyncFileReader for CountingReader {
+impl AsyncFileReader for StoreReader {
     fn get_bytes(&mut self, range: Range<u64>) -> BoxFuture<'_, parquet::errors::Result<Bytes>> {
-        let counter = self.bytes.clone();
-        self.inner
-            .get_bytes(range)
-            .map(move |r| {
-                if let Ok(b) = &r {
-                    counter.fetch_add(b.len() as u64, Ordering::Relaxed);
-                }
-                r
-            })
-            .boxed()
+        async move {
+            let bytes = self.store.get_range(&self.path, range).await?;
+            self.bytes.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+            Ok(bytes)
+        }
+        .boxed()
     }
 
     fn get_byte_ranges(&mut self, ranges: Vec<Range<u64>>) -> BoxFuture<'_, parquet::errors::Result<Vec<Bytes>>> {
-        let counter = self.bytes.clone();
-        self.inner
-            .get_byte_ranges(ranges)
-            .map(move |r| {
-                if let Ok(parts) = &r {
-                    counter.fetch_add(parts.iter().map(|b| b.len() as u64).sum(), Ordering::Relaxed);
-                }
-                r
-            })
-            .boxed()
+        async move {
+            let parts = self.store.get_ranges(&self.path, &ranges).await?;
+            self.bytes.fetch_add(parts.iter().map(|b| b.len() as u64).sum(), Ordering::Relaxed);
+            Ok(parts)
+        }
+        .boxed()
     }
 
-    fn get_metadata<'a>(&'a mut self, options: Option<&'a ArrowReaderOptions>) -> BoxFuture<'a, parquet::errors::Result<Arc<ParquetMetaData>>> {
-        self.inner.get_metadata(options)
+    fn get_metadata<'a>(&'a mut self, _options: Option<&'a ArrowReaderOptions>) -> BoxFuture<'a, parquet::errors::Result<Arc<ParquetMetaData>>> {
+        async move {
+            let size = self.size;
+            let metadata = ParquetMetaDataReader::new().load_and_finish(self, size).await?;
+            Ok(Arc::new(metadata))
+        }
+        .boxed()
     }
 }

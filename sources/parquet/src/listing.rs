@@ -13,9 +13,9 @@ use std::sync::Arc;
 use futures::StreamExt;
 use object_store::ObjectStore;
 use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
-use parquet::arrow::async_reader::ParquetObjectReader;
 
 use crate::error::ParquetSourceError;
+use crate::io::StoreReader;
 use crate::location::{ListedFile, Location};
 
 /// One file and its footer (or why it could not be read).
@@ -38,7 +38,8 @@ impl Listing {
 
 /// Reads the footer of `file`.
 pub async fn footer(store: Arc<dyn ObjectStore>, file: &ListedFile) -> Result<ArrowReaderMetadata, ParquetSourceError> {
-    let mut reader = ParquetObjectReader::new(store, file.path.clone()).with_file_size(file.size);
+    // Footer bytes are not counted as data read.
+    let mut reader = StoreReader::new(store, file.path.clone(), file.size, Arc::default());
     ArrowReaderMetadata::load_async(&mut reader, ArrowReaderOptions::new())
         .await
         .map_err(|source| ParquetSourceError::Parquet { file: file.display.clone(), source })

@@ -159,7 +159,10 @@ fn list_local(pattern: &str) -> Result<Vec<ListedFile>, ParquetSourceError> {
 
 async fn list_s3(store: &dyn ObjectStore, bucket: &str, key: &str) -> Result<Vec<ListedFile>, ParquetSourceError> {
     let url = |k: &str| format!("s3://{bucket}/{k}");
-    let store_err = |k: &str| move |source| ParquetSourceError::Store { file: url(k), source };
+    let store_err = |k: &str| {
+        let file = url(k);
+        move |source| ParquetSourceError::Store { file, source }
+    };
     if is_glob(key) {
         let literal = &key[..key.find(['*', '?', '[']).unwrap_or(key.len())];
         let prefix = literal.rsplit_once('/').map(|(p, _)| p).unwrap_or("");

@@ -18,18 +18,18 @@ use futures::StreamExt;
 use illunare_connector::{ConnectorError, ErrorRecord, Position, SourceChunk, SplitReader};
 use illunare_types::{Time, array_to_datums, datum_to_text};
 use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
-use parquet::arrow::async_reader::{ParquetObjectReader, ParquetRecordBatchStream};
+use parquet::arrow::async_reader::ParquetRecordBatchStream;
 use parquet::arrow::{ParquetRecordBatchStreamBuilder, ProjectionMask};
 
 use crate::columns::{ColumnSource, FilePlan, cast_to, resolve};
 use crate::error::ParquetSourceError;
-use crate::io::CountingReader;
+use crate::io::StoreReader;
 use crate::listing::FileEntry;
 use crate::source::Shared;
 use crate::stats::{column_stats, millis};
 
 struct Opened {
-    stream: ParquetRecordBatchStream<CountingReader>,
+    stream: ParquetRecordBatchStream<StoreReader>,
     plan: FilePlan,
     /// The file columns decoded, ascending: batch column `i` is file column `roots[i]`.
     roots: Vec<usize>,
@@ -158,8 +158,7 @@ impl SplitReader for RowGroupReader {
 async fn open_split(shared: Arc<Shared>, entry: Arc<FileEntry>, row_group: Option<usize>, offset: u64, read: Arc<Vec<bool>>, name: String) -> Result<Opened, ParquetSourceError> {
     let config = &shared.config;
     let listed = &entry.listed;
-    let object = ParquetObjectReader::new(config.location.store()?, listed.path.clone()).with_file_size(listed.size);
-    let mut reader = CountingReader::new(object, shared.counters.bytes_read.clone());
+    let mut reader = StoreReader::new(config.location.store()?, listed.path.clone(), listed.size, shared.counters.bytes_read.clone());
     let meta = match &entry.footer {
         Ok(meta) => meta.clone(),
         Err(_) => ArrowReaderMetadata::load_async(&mut reader, ArrowReaderOptions::new())

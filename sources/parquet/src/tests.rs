@@ -25,7 +25,7 @@ fn write(path: &Path, batch: &RecordBatch, rows_per_group: usize, statistics: bo
         std::fs::create_dir_all(dir).unwrap();
     }
     let level = if statistics { EnabledStatistics::Chunk } else { EnabledStatistics::None };
-    let props = WriterProperties::builder().set_max_row_group_size(rows_per_group).set_statistics_enabled(level).build();
+    let props = WriterProperties::builder().set_max_row_group_row_count(Some(rows_per_group)).set_statistics_enabled(level).build();
     let mut writer = ArrowWriter::try_new(std::fs::File::create(path).unwrap(), batch.schema(), Some(props)).unwrap();
     writer.write(batch).unwrap();
     writer.close().unwrap();
