@@ -1,6 +1,7 @@
 //! The `illunare` command line: run, check and explain pipelines; generate test data; scan
-//! Modbus endpoints; browse OPC UA servers.
+//! Modbus endpoints; browse OPC UA servers; backfill a pipeline from Parquet files.
 
+mod backfill;
 mod generate;
 mod modbus;
 mod opcua;
@@ -45,21 +46,30 @@ struct ClusterArgs {
     hosts: Option<PathBuf>,
 }
 
+/// How to run a pipeline (`run`, `backfill`).
+#[derive(clap::Args, Clone)]
+struct RunArgs {
+    #[command(flatten)]
+    cluster: ClusterArgs,
+    /// Minimum time between two commits of a sink (e.g. 500ms, 2s).
+    #[arg(long, default_value = "500ms")]
+    commit_interval: String,
+    /// Granularity of source timestamps: larger ticks mean fewer, larger updates (more
+    /// throughput) and that much more latency.
+    #[arg(long, default_value = "100ms")]
+    tick: String,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run a pipeline until its bounded sources end, or until Ctrl-C.
     Run {
         file: PathBuf,
         #[command(flatten)]
-        cluster: ClusterArgs,
-        /// Minimum time between two commits of a sink (e.g. 500ms, 2s).
-        #[arg(long, default_value = "500ms")]
-        commit_interval: String,
-        /// Granularity of source timestamps: larger ticks mean fewer, larger updates (more
-        /// throughput) and that much more latency.
-        #[arg(long, default_value = "100ms")]
-        tick: String,
+        run: RunArgs,
     },
+    /// Run a pipeline over historical Parquet files instead of its live sources, then exit.
+    Backfill(backfill::BackfillArgs),
     /// Validate a pipeline: SQL, types, connectors and options. Errors point at line:column.
     Check { file: PathBuf },
     /// Print the plan of every view, operator by operator.
@@ -79,6 +89,7 @@ fn registry() -> illunare_connector::Registry {
         .add_source(Arc::new(illunare_source_modbus::ModbusConnector))
         .add_source(Arc::new(illunare_source_opcua::OpcUaConnector))
         .add_source(Arc::new(illunare_source_kafka::KafkaSourceConnector))
+        .add_source(Arc::new(illunare_source_parquet::ParquetSourceConnector))
         .add_sink(Arc::new(illunare_sink_file::FileSinkConnector))
         .add_sink(Arc::new(illunare_sink_file::StdoutSinkConnector))
         .add_sink(Arc::new(illunare_sink_postgres::PostgresSinkConnector))
@@ -114,20 +125,24 @@ fn cluster_config(args: &ClusterArgs) -> Result<ClusterConfig> {
     Ok(ClusterConfig { workers: args.workers.max(1), processes: args.processes.max(1), process_index: args.process_index, hosts })
 }
 
-fn run(file: &PathBuf, cluster: &ClusterArgs, commit_interval: &str, tick: &str) -> Result<ExitCode> {
+fn run(file: &PathBuf, args: &RunArgs) -> Result<ExitCode> {
     let (_, loaded) = load(file)?;
-    let mut pipeline = match loaded {
-        Ok(p) => p,
+    match loaded {
+        Ok(pipeline) => run_pipeline(pipeline, file, args),
         Err(report) => {
             eprintln!("{report}");
-            return Ok(ExitCode::from(1));
+            Ok(ExitCode::from(1))
         }
-    };
+    }
+}
+
+/// Runs a loaded pipeline until its bounded sources end (or Ctrl-C), showing progress.
+fn run_pipeline(mut pipeline: Pipeline, file: &PathBuf, args: &RunArgs) -> Result<ExitCode> {
     let options = RunOptions {
-        cluster: cluster_config(cluster)?,
+        cluster: cluster_config(&args.cluster)?,
         capture_all: false,
-        commit_interval: illunare_connector::parse_duration(commit_interval).map_err(anyhow::Error::msg)?,
-        tick: illunare_connector::parse_duration(tick).map_err(anyhow::Error::msg)?,
+        commit_interval: illunare_connector::parse_duration(&args.commit_interval).map_err(anyhow::Error::msg)?,
+        tick: illunare_connector::parse_duration(&args.tick).map_err(anyhow::Error::msg)?,
     };
     let interrupted = Arc::new(AtomicBool::new(false));
     {
@@ -151,7 +166,7 @@ fn run(file: &PathBuf, cluster: &ClusterArgs, commit_interval: &str, tick: &str)
     // No API yet: once the file's DML ran, tables are final.
     pipeline.close_tables();
     tracing::info!("pipeline started ({} view(s), bounded: {})", pipeline.views().len(), pipeline.bounded());
-    let progress = progress_bar();
+    let progress = progress_bar(&pipeline);
     let mut stopping = false;
     while !pipeline.is_finished() {
         if interrupted.load(Ordering::SeqCst) && !stopping {
@@ -161,6 +176,7 @@ fn run(file: &PathBuf, cluster: &ClusterArgs, commit_interval: &str, tick: &str)
         }
         if let Some(bar) = &progress {
             bar.set_message(progress_message(&pipeline, started));
+            bar.set_position(rows_read(&pipeline));
         }
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -179,13 +195,26 @@ fn run(file: &PathBuf, cluster: &ClusterArgs, commit_interval: &str, tick: &str)
     Ok(ExitCode::SUCCESS)
 }
 
-fn progress_bar() -> Option<indicatif::ProgressBar> {
+/// A spinner on a terminal; a bar (rows read of all rows) when every source knows its total.
+fn progress_bar(pipeline: &Pipeline) -> Option<indicatif::ProgressBar> {
     if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
         return None;
     }
-    let bar = indicatif::ProgressBar::new_spinner();
+    let names: Vec<String> = pipeline.source_metrics().into_iter().map(|(n, _)| n).collect();
+    let total: Option<u64> = names.iter().map(|n| pipeline.source(n).and_then(|s| s.total_rows())).sum();
+    let bar = match total {
+        Some(total) if !names.is_empty() => {
+            let style = indicatif::ProgressStyle::with_template("{bar:40} {percent:>3}% {msg}").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+            indicatif::ProgressBar::new(total).with_style(style)
+        }
+        _ => indicatif::ProgressBar::new_spinner(),
+    };
     bar.enable_steady_tick(Duration::from_millis(200));
     Some(bar)
+}
+
+fn rows_read(pipeline: &Pipeline) -> u64 {
+    pipeline.source_metrics().iter().map(|(_, m)| m.rows.load(Ordering::Relaxed)).sum()
 }
 
 fn progress_message(pipeline: &Pipeline, started: Instant) -> String {
@@ -274,7 +303,8 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     let result = match &cli.command {
-        Command::Run { file, cluster, commit_interval, tick } => run(file, cluster, commit_interval, tick),
+        Command::Run { file, run: args } => run(file, args),
+        Command::Backfill(args) => backfill::backfill(args),
         Command::Check { file } => check(file),
         Command::Explain { file } => explain(file),
         Command::Generate(args) => generate::generate(args),

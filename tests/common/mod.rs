@@ -21,6 +21,7 @@ pub fn registry() -> illunare_connector::Registry {
         .add_source(Arc::new(illunare_source_modbus::ModbusConnector))
         .add_source(Arc::new(illunare_source_opcua::OpcUaConnector))
         .add_source(Arc::new(illunare_source_kafka::KafkaSourceConnector))
+        .add_source(Arc::new(illunare_source_parquet::ParquetSourceConnector))
         .add_sink(Arc::new(illunare_sink_file::FileSinkConnector))
         .add_sink(Arc::new(illunare_sink_file::StdoutSinkConnector))
         .add_sink(Arc::new(illunare_sink_postgres::PostgresSinkConnector))

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
 
-use crate::{ConnectorError, Position, Source, Split, SplitReader};
+use crate::{ColumnPredicate, ConnectorError, Position, Source, Split, SplitReader};
 
 const HISTORY: &str = "history:";
 const LIVE: &str = "live:";
@@ -60,6 +60,37 @@ impl Source for ChainedSource {
             return self.live.open(&Split { id: id.to_string() }, resume);
         }
         Err(ConnectorError::Other(format!("split '{}' is neither history nor live", split.id)))
+    }
+
+    fn narrow(&self, columns: &[usize]) -> Option<Arc<dyn Source>> {
+        self.rebuilt(self.history.narrow(columns), self.live.narrow(columns))
+    }
+
+    fn prune(&self, predicates: &[ColumnPredicate]) -> Option<Arc<dyn Source>> {
+        self.rebuilt(self.history.prune(predicates), self.live.prune(predicates))
+    }
+
+    fn total_rows(&self) -> Option<u64> {
+        Some(self.history.total_rows()? + self.live.total_rows()?)
+    }
+
+    fn counters(&self) -> Vec<(&'static str, u64)> {
+        let mut all = self.history.counters();
+        all.extend(self.live.counters());
+        all
+    }
+}
+
+impl ChainedSource {
+    /// The chain over narrowed/pruned parts, when at least one part changed.
+    fn rebuilt(&self, history: Option<Arc<dyn Source>>, live: Option<Arc<dyn Source>>) -> Option<Arc<dyn Source>> {
+        if history.is_none() && live.is_none() {
+            return None;
+        }
+        Some(Arc::new(ChainedSource {
+            history: history.unwrap_or_else(|| self.history.clone()),
+            live: live.unwrap_or_else(|| self.live.clone()),
+        }))
     }
 }
 

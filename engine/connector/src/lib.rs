@@ -20,6 +20,7 @@ pub mod chain;
 pub mod changes;
 pub mod hive;
 mod options;
+mod predicate;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -28,6 +29,7 @@ use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 pub use illunare_types::{Diff, ErrorRecord, Row, Time};
 pub use options::{Options, parse_duration};
+pub use predicate::{ColumnPredicate, CompareOp, compare};
 
 /// Errors from connectors. Messages are meant for the pipeline author.
 #[derive(Debug, thiserror::Error)]
@@ -124,6 +126,34 @@ pub trait Source: Send + Sync {
     fn splits(&self) -> Result<Vec<Split>, ConnectorError>;
     /// A reader for `split`, continuing after `resume` when given.
     fn open(&self, split: &Split, resume: Option<&Position>) -> Result<Box<dyn SplitReader>, ConnectorError>;
+
+    /// Projection pushdown: a copy of this source that reads only the declared `columns`
+    /// (indices into [`Source::schema`]), or `None` when the source cannot narrow its reads.
+    /// Batches keep the declared columns, in order; the others may be all-NULL arrays (their
+    /// field in the batch's schema is then nullable) and are not checked for NOT NULL. The
+    /// engine calls this when nothing reads the other columns.
+    fn narrow(&self, _columns: &[usize]) -> Option<Arc<dyn Source>> {
+        None
+    }
+
+    /// Predicate pushdown: a copy of this source that may skip data where no row can satisfy
+    /// every one of `predicates` (a conjunction), or `None` when it cannot. Only an
+    /// optimisation: the engine still evaluates the full filter on every delivered row.
+    /// Skipping may change [`Source::splits`], which must stay the same in every process.
+    fn prune(&self, _predicates: &[ColumnPredicate]) -> Option<Arc<dyn Source>> {
+        None
+    }
+
+    /// How many rows the source will deliver in all, when it knows (a progress bar's total).
+    fn total_rows(&self) -> Option<u64> {
+        None
+    }
+
+    /// Connector-specific counters (e.g. bytes read, row groups skipped), by name; shared by
+    /// the copies [`Source::narrow`] and [`Source::prune`] return.
+    fn counters(&self) -> Vec<(&'static str, u64)> {
+        Vec::new()
+    }
 }
 
 #[async_trait::async_trait]

@@ -28,6 +28,7 @@ pub mod sink;
 pub mod source;
 pub mod source_clock;
 pub mod source_projection;
+pub mod source_pushdown;
 pub mod state_metrics;
 pub mod temporal;
 pub mod topk;

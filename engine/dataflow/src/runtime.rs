@@ -301,7 +301,11 @@ fn run_worker(worker: &mut timely::worker::Worker, shared: &Shared, commands: Re
             let chain = fused.remove(name);
             let preagg = chain.as_ref().map(|c| c.preagg.clone());
             let view = chain.as_ref().map(|c| c.relation.clone()).unwrap_or_else(|| name.clone());
-            let outputs = render_source(scope, name, source.clone(), context, chain);
+            // Only the columns (and row groups, files…) the chain can use are read.
+            let late = illunare_types::late_name(name);
+            let whole_rows = other_uses.contains(&late) || crate::source_pushdown::is_read(&views, &late);
+            let source = crate::source_pushdown::push_down(source, chain.as_ref(), spec.event_times.get(name), whole_rows);
+            let outputs = render_source(scope, name, source, context, chain);
             let (rendered, eval_errors) = (outputs.rendered, outputs.eval_errors);
             ctx.insert(errors_name(name), Rendered { ok: rendered.err.clone(), err: scope.empty_collection() });
             if spec.event_times.contains_key(name) {
