@@ -22,6 +22,10 @@ pub struct BackfillArgs {
     /// s3:// URL). Repeat for several sources.
     #[arg(long = "source", value_name = "NAME=parquet:PATH", required = true)]
     sources: Vec<String>,
+    /// Hybrid: after the files, go on reading each replaced Kafka source from the offsets
+    /// after the history (the files' `_partition` and `_offset` columns), then keep running.
+    #[arg(long)]
+    then_stream: bool,
     #[command(flatten)]
     run: crate::RunArgs,
 }
@@ -77,7 +81,11 @@ pub fn backfill(args: &BackfillArgs) -> Result<ExitCode> {
         let Some(def) = def else {
             bail!("--source {name}=…: '{name}' is not a source of {shown} (its sources: {})", source_names.join(", "));
         };
-        def.options = replaced_options(&def.options, path);
+        def.options = if args.then_stream {
+            hybrid_options(name, &def.options, path)?
+        } else {
+            replaced_options(&def.options, path)
+        };
     }
     let pipeline = match Pipeline::new(planner, statements, &crate::registry()) {
         Ok(p) => p,
@@ -87,7 +95,7 @@ pub fn backfill(args: &BackfillArgs) -> Result<ExitCode> {
         }
     };
     let unbounded: Vec<&String> = source_names.iter().filter(|n| pipeline.source(n).is_some_and(|s| !s.bounded())).collect();
-    if !unbounded.is_empty() {
+    if !unbounded.is_empty() && !args.then_stream {
         let list = unbounded.iter().map(|n| n.as_str()).collect::<Vec<_>>().join(", ");
         bail!(
             "a backfill must end, but source(s) {list} of {shown} would still be unbounded: replace each with --source {}=parquet:PATH",
@@ -95,6 +103,64 @@ pub fn backfill(args: &BackfillArgs) -> Result<ExitCode> {
         );
     }
     crate::run_pipeline(pipeline, file, &args.run)
+}
+
+/// The options of a source read from history, then from Kafka after it: the `hybrid`
+/// connector over `history.*` (Parquet) and `live.*` (the source's own Kafka options, starting
+/// each partition after the history's last offset).
+fn hybrid_options(name: &str, old: &[(String, String)], path: &str) -> Result<Vec<(String, String)>> {
+    let connector = old.iter().find(|(k, _)| k == "connector").map(|(_, v)| v.as_str()).unwrap_or("");
+    if connector != "kafka" {
+        bail!("--then-stream continues from Kafka, but source '{name}' uses connector '{connector}'");
+    }
+    let offsets = history_offsets(path).with_context(|| format!("source '{name}': reading the history's Kafka offsets from {path}"))?;
+    let mut options = vec![
+        ("connector".to_string(), "hybrid".to_string()),
+        ("history.connector".to_string(), "parquet".to_string()),
+        ("history.path".to_string(), path.to_string()),
+    ];
+    for (k, v) in old {
+        match k.as_str() {
+            "connector" => options.push(("live.connector".to_string(), v.clone())),
+            "idle_timeout" => options.push((k.clone(), v.clone())),
+            "start_offsets" | "start_offset" => {}
+            _ => options.push((format!("live.{k}"), v.clone())),
+        }
+    }
+    let next: Vec<String> = offsets.iter().map(|(p, o)| format!("{p}:{}", o + 1)).collect();
+    if !next.is_empty() {
+        options.push(("live.start_offsets".to_string(), next.join(",")));
+    }
+    Ok(options)
+}
+
+/// The last offset of each partition in the history (its `_partition` and `_offset` columns).
+fn history_offsets(path: &str) -> Result<std::collections::BTreeMap<i32, i64>> {
+    use arrow::array::AsArray;
+    use arrow::datatypes::{DataType, Field, Int64Type, Schema};
+    let schema = std::sync::Arc::new(Schema::new(vec![Field::new("_partition", DataType::Int64, true), Field::new("_offset", DataType::Int64, true)]));
+    let options = illunare_connector::Options::new([("path".to_string(), path.to_string())]);
+    let spec = illunare_connector::SourceSpec { name: "history".into(), schema, event_time: None, options };
+    let source = crate::registry().source("parquet")?.create(&spec).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    let mut last = std::collections::BTreeMap::new();
+    for split in source.splits().map_err(|e| anyhow::anyhow!("{e}"))? {
+        let mut reader = source.open(&split, None).map_err(|e| anyhow::anyhow!("{e}"))?;
+        while let Some(chunk) = runtime.block_on(reader.next()).map_err(|e| anyhow::anyhow!("{e}"))? {
+            let partitions = chunk.batch.column(0).as_primitive::<Int64Type>();
+            let offsets = chunk.batch.column(1).as_primitive::<Int64Type>();
+            for (p, o) in partitions.iter().zip(offsets.iter()) {
+                if let (Some(p), Some(o)) = (p, o) {
+                    let entry = last.entry(p as i32).or_insert(o);
+                    *entry = (*entry).max(o);
+                }
+            }
+        }
+    }
+    if last.is_empty() {
+        bail!("no rows with _partition and _offset: archive the topic with those columns to continue from it");
+    }
+    Ok(last)
 }
 
 #[cfg(test)]

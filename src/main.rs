@@ -96,6 +96,8 @@ fn registry() -> illunare_connector::Registry {
         .add_sink(Arc::new(illunare_sink_parquet::ParquetSinkConnector))
         .add_sink(Arc::new(illunare_sink_kafka::KafkaSinkConnector))
         .add_sink(Arc::new(illunare_sink_file::BlackholeSinkConnector));
+    let parts = r.clone();
+    r.add_source(Arc::new(illunare_connector::chain::HybridConnector { registry: parts }));
     r
 }
 

@@ -6,37 +6,8 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use common::kafka::Broker;
+use common::kafka::{Broker, transactions};
 use illunare_types::{Datum, Row};
-
-const BASE_MS: i64 = 1_704_067_200_000; // 2024-01-01T00:00:00Z
-
-fn iso(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let millis = ms.rem_euclid(1000);
-    let (h, m, s) = ((secs / 3600) % 24, (secs / 60) % 60, secs % 60);
-    let day = 1 + (secs - BASE_MS / 1000) / 86_400;
-    format!("2024-01-{day:02}T{h:02}:{m:02}:{s:02}.{millis:03}Z")
-}
-
-/// `n` card transactions (JSON, keyed by card), every 97th one malformed; returns the records
-/// and how many are malformed.
-fn transactions(n: i64) -> (Vec<(Option<i32>, Option<String>, Option<String>)>, usize) {
-    let mut records = Vec::new();
-    let mut bad = 0;
-    for i in 0..n {
-        let card = i % 40;
-        let value = if i % 97 == 13 {
-            bad += 1;
-            if i % 2 == 0 { format!("{{\"card\": {card}, \"amount\": \"lots\"") } else { format!("{{\"amount\": {i}}}") }
-        } else {
-            let amount = (i * 37 % 1000) as f64 / 10.0;
-            format!("{{\"card\": {card}, \"amount\": {amount}, \"ts\": \"{}\"}}", iso(BASE_MS + i * 50))
-        };
-        records.push((None, Some(card.to_string()), Some(value)));
-    }
-    (records, bad)
-}
 
 #[test]
 fn source_reads_every_partition_keeps_bad_records_and_matches_the_oracle() {

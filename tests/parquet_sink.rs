@@ -3,35 +3,7 @@
 
 mod common;
 
-use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use illunare_coord::oracle::canonical;
-
-/// The files `_manifest.json` lists, queried with `sql` over a table `t`.
-fn read_back(dir: &std::path::Path, sql: &str) -> Vec<String> {
-    let manifest: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("_manifest.json")).expect("a manifest")).expect("manifest JSON");
-    let files: Vec<String> = manifest["files"]
-        .as_array()
-        .expect("files")
-        .iter()
-        .map(|f| dir.join(f["path"].as_str().expect("a file path")).to_string_lossy().to_string())
-        .collect();
-    assert!(!files.is_empty(), "{manifest}");
-    let runtime = tokio::runtime::Runtime::new().expect("tokio");
-    runtime.block_on(async {
-        let ctx = SessionContext::new();
-        let listed = ctx.read_parquet(files, ParquetReadOptions::default()).await.expect("read the listed files");
-        ctx.register_table("t", listed.into_view()).expect("register");
-        let batches = ctx.sql(sql).await.expect("plan").collect().await.expect("run");
-        let mut out: Vec<String> = batches
-            .iter()
-            .flat_map(|b| illunare_types::batch_to_rows(b).expect("rows"))
-            .map(|r| r.iter().map(|d| format!("{d:?}")).collect::<Vec<_>>().join(" | "))
-            .collect();
-        out.sort();
-        out
-    })
-}
 
 fn view_rows(pipeline: &illunare_coord::Pipeline, view: &str) -> Vec<String> {
     let mut out: Vec<String> =
@@ -54,10 +26,10 @@ fn a_changelog_sums_to_the_view() {
     common::wait_finished(&pipeline);
     let view = view_rows(&pipeline, "quiet");
     pipeline.join().expect("join");
-    let lake = read_back(dir.path(), "SELECT merchant, sales FROM t GROUP BY merchant, sales HAVING sum(_diff) <> 0");
+    let lake = common::parquet_rows(dir.path(), "SELECT merchant, sales FROM t GROUP BY merchant, sales HAVING sum(_diff) <> 0");
     assert!(view.len() > 50, "{}", view.len());
     assert_eq!(lake, view);
-    let retractions = read_back(dir.path(), "SELECT count(*) FROM t WHERE _diff < 0");
+    let retractions = common::parquet_rows(dir.path(), "SELECT count(*) FROM t WHERE _diff < 0");
     assert_ne!(retractions, vec!["Int(0)".to_string()], "rows left the view: the changelog has retractions");
 }
 
@@ -78,7 +50,7 @@ fn on_window_close_writes_each_final_window_once() {
     let schema = pipeline.planner.catalog()["per_window"].schema.clone();
     let view = canonical(&pipeline.final_rows("per_window").unwrap_or_default(), &schema);
     pipeline.join().expect("join");
-    assert_eq!(read_back(dir.path(), "SELECT count(*) FROM t WHERE _diff <> 1"), vec!["Int(0)".to_string()]);
-    let written = read_back(dir.path(), "SELECT count(*) FROM t");
+    assert_eq!(common::parquet_rows(dir.path(), "SELECT count(*) FROM t WHERE _diff <> 1"), vec!["Int(0)".to_string()]);
+    let written = common::parquet_rows(dir.path(), "SELECT count(*) FROM t");
     assert_eq!(written, vec![format!("Int({})", view.len())], "one row per final window");
 }

@@ -132,7 +132,7 @@ fn bare(brokers: &str, records: u64, partitions: i32) -> Result<(f64, u64, f64)>
     let (mut rows, mut sum) = (0u64, 0.0);
     let mut buf: Vec<u8> = Vec::with_capacity(1 << 20);
     let mut buffered = 0usize;
-    let mut decode = |buf: &mut Vec<u8>, n: usize| -> Result<(u64, f64)> {
+    let decode = |buf: &mut Vec<u8>, n: usize| -> Result<(u64, f64)> {
         let mut decoder = arrow_json::ReaderBuilder::new(schema.clone()).with_batch_size(n.max(1)).build_decoder()?;
         decoder.decode(buf)?;
         buf.clear();

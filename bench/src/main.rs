@@ -29,8 +29,11 @@ use illunare_types::batch_to_rows;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod backfill;
+mod kafka;
 mod modbus;
 mod nexmark;
+mod pgsink;
 
 #[derive(Parser)]
 struct Cli {
@@ -88,6 +91,35 @@ enum Command {
     },
     /// Modbus: simulated units polled by illunare's source and by a bare tokio-modbus loop:
     /// polls/s, register-change-to-row latency p50/p99, CPU.
+    /// Kafka source (JSON) vs a bare rdkafka consume + arrow-json decode loop, same topic.
+    Kafka {
+        #[arg(long, default_value_t = 1_000_000)]
+        records: u64,
+        #[arg(long, default_value_t = 2)]
+        partitions: i32,
+        #[arg(long, default_value_t = 2)]
+        workers: usize,
+        #[arg(long, default_value_t = 2)]
+        rounds: usize,
+    },
+    /// Postgres sink (append and upsert) vs COPY of the same rows into the same table shape.
+    Pgsink {
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: u64,
+        #[arg(long, default_value_t = 2)]
+        workers: usize,
+    },
+    /// A group-by over Parquet files: illunare's parquet source vs DataFusion on the same files.
+    Backfill {
+        #[arg(long, default_value_t = 10_000_000)]
+        rows: u64,
+        #[arg(long, default_value_t = 8)]
+        files: u64,
+        #[arg(long, default_value_t = 2)]
+        workers: usize,
+        #[arg(long, default_value_t = 2)]
+        rounds: usize,
+    },
     Modbus {
         #[arg(long, default_value_t = 200)]
         devices: u16,
@@ -154,8 +186,11 @@ const QUERY: &str = "SELECT merchant, count(*) AS n, sum(amount) AS total, max(a
 
 pub(crate) fn registry() -> illunare_connector::Registry {
     let mut r = illunare_connector::Registry::default();
-    r.add_source(Arc::new(illunare_source_generator::GeneratorConnector)).add_source(Arc::new(illunare_source_file::FileSourceConnector));
-    r.add_sink(Arc::new(illunare_sink_file::BlackholeSinkConnector));
+    r.add_source(Arc::new(illunare_source_generator::GeneratorConnector))
+        .add_source(Arc::new(illunare_source_file::FileSourceConnector))
+        .add_source(Arc::new(illunare_source_kafka::KafkaSourceConnector))
+        .add_source(Arc::new(illunare_source_parquet::ParquetSourceConnector));
+    r.add_sink(Arc::new(illunare_sink_file::BlackholeSinkConnector)).add_sink(Arc::new(illunare_sink_postgres::PostgresSinkConnector));
     r
 }
 
@@ -306,6 +341,9 @@ fn main() -> Result<()> {
                 }
             }
         },
+        Command::Kafka { records, partitions, workers, rounds } => kafka::run(records, partitions, workers, rounds)?,
+        Command::Pgsink { rows, workers } => pgsink::run(rows, workers)?,
+        Command::Backfill { rows, files, workers, rounds } => backfill::run(rows, files, workers, rounds)?,
         Command::Modbus { devices, interval_ms, seconds, workers, tick_ms, serve } => match serve {
             Some(base) => modbus::serve(base, devices)?,
             None => modbus::run(devices, interval_ms, seconds, workers, tick_ms)?,

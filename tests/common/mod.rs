@@ -28,6 +28,8 @@ pub fn registry() -> illunare_connector::Registry {
         .add_sink(Arc::new(illunare_sink_parquet::ParquetSinkConnector))
         .add_sink(Arc::new(illunare_sink_kafka::KafkaSinkConnector))
         .add_sink(Arc::new(illunare_sink_file::BlackholeSinkConnector));
+    let parts = r.clone();
+    r.add_source(Arc::new(illunare_connector::chain::HybridConnector { registry: parts }));
     r
 }
 
@@ -103,4 +105,31 @@ pub fn assert_matches_oracle(text: &str, views: &BTreeMap<String, Vec<String>>, 
             assert_eq!(rows, &expected, "view {name} with {workers} worker(s) differs from DataFusion");
         }
     }
+}
+
+/// The files `_manifest.json` lists, queried with `sql` over a table `t`.
+pub fn parquet_rows(dir: &std::path::Path, sql: &str) -> Vec<String> {
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("_manifest.json")).expect("a manifest")).expect("manifest JSON");
+    let files: Vec<String> = manifest["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .map(|f| dir.join(f["path"].as_str().expect("a file path")).to_string_lossy().to_string())
+        .collect();
+    assert!(!files.is_empty(), "{manifest}");
+    let runtime = tokio::runtime::Runtime::new().expect("tokio");
+    runtime.block_on(async {
+        let ctx = datafusion::prelude::SessionContext::new();
+        let listed = ctx.read_parquet(files, datafusion::prelude::ParquetReadOptions::default()).await.expect("read the listed files");
+        ctx.register_table("t", listed.into_view()).expect("register");
+        let batches = ctx.sql(sql).await.expect("plan").collect().await.expect("run");
+        let mut out: Vec<String> = batches
+            .iter()
+            .flat_map(|b| illunare_types::batch_to_rows(b).expect("rows"))
+            .map(|r| r.iter().map(|d| format!("{d:?}")).collect::<Vec<_>>().join(" | "))
+            .collect();
+        out.sort();
+        out
+    })
 }

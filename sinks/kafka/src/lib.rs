@@ -292,3 +292,6 @@ impl Sink for KafkaSink {
         self.produce(&records, frontier, time)
     }
 }
+
+#[cfg(test)]
+mod tests;
