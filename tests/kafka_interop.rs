@@ -131,7 +131,7 @@ fn upsert_sink_compacts_to_the_view_and_a_rerun_writes_nothing_twice() {
 fn a_broker_restart_loses_nothing() {
     let mut broker = Broker::start();
     broker.create_topic("events", 2);
-    let batch = |from: i64, n: i64| -> Vec<(Option<i32>, Option<String>, Option<String>)> {
+    let batch = |from: i64, n: i64| -> Vec<common::kafka::Record> {
         (from..from + n).map(|i| (Some((i % 2) as i32), None, Some(format!("{{\"id\": {i}}}")))).collect()
     };
     broker.produce("events", &batch(0, 500));

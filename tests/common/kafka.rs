@@ -24,6 +24,10 @@ pub fn tansu() -> PathBuf {
         .clone()
 }
 
+/// A record to produce: partition (`None`: the client's partitioner), key, value (`None`:
+/// tombstone).
+pub type Record = (Option<i32>, Option<String>, Option<String>);
+
 /// A broker on a loopback port with its own storage; killed when dropped.
 pub struct Broker {
     child: Option<Child>,
@@ -94,7 +98,7 @@ impl Broker {
     }
 
     /// Produces records with confluent-kafka: `(partition, key, value)`; `None` value: tombstone.
-    pub fn produce(&self, topic: &str, records: &[(Option<i32>, Option<String>, Option<String>)]) {
+    pub fn produce(&self, topic: &str, records: &[Record]) {
         let mut file = tempfile::NamedTempFile::new().expect("temp file");
         for (partition, key, value) in records {
             let line = serde_json::json!({"partition": partition, "key": key, "value": value});
@@ -141,6 +145,7 @@ pub struct Consumed {
 
 pub const BASE_MS: i64 = 1_704_067_200_000; // 2024-01-01T00:00:00Z
 
+/// RFC 3339 text of a time in January 2024 (ms since the epoch).
 pub fn iso(ms: i64) -> String {
     let secs = ms.div_euclid(1000);
     let millis = ms.rem_euclid(1000);
@@ -151,7 +156,7 @@ pub fn iso(ms: i64) -> String {
 
 /// `n` card transactions (JSON, keyed by card), every 97th one malformed; returns the records
 /// and how many are malformed.
-pub fn transactions(n: i64) -> (Vec<(Option<i32>, Option<String>, Option<String>)>, usize) {
+pub fn transactions(n: i64) -> (Vec<Record>, usize) {
     let mut records = Vec::new();
     let mut bad = 0;
     for i in 0..n {

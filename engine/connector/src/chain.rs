@@ -94,6 +94,43 @@ impl ChainedSource {
     }
 }
 
+/// `connector = 'hybrid'`: `history.*` options make one source, `live.*` options the other
+/// (each with its own `connector`), read as one [`ChainedSource`]. What `illunare backfill
+/// --then-stream` writes into a pipeline; usable directly too.
+pub struct HybridConnector {
+    /// The connectors the two parts may use.
+    pub registry: crate::Registry,
+}
+
+impl crate::SourceConnector for HybridConnector {
+    fn name(&self) -> &'static str {
+        "hybrid"
+    }
+
+    fn create(&self, spec: &crate::SourceSpec) -> Result<Arc<dyn Source>, ConnectorError> {
+        let part = |prefix: &str| -> Result<Arc<dyn Source>, ConnectorError> {
+            let options = spec.options.with_prefix(prefix)?;
+            let connector = options.iter().find(|(k, _)| k == "connector").map(|(_, v)| v.clone()).ok_or_else(|| {
+                ConnectorError::option(&format!("{prefix}connector"), "is required (the connector of this part)")
+            })?;
+            if connector == "hybrid" {
+                return Err(ConnectorError::option(&format!("{prefix}connector"), "cannot itself be 'hybrid'"));
+            }
+            let part_spec = crate::SourceSpec {
+                name: spec.name.clone(),
+                schema: spec.schema.clone(),
+                event_time: spec.event_time.clone(),
+                options: crate::Options::new(options),
+            };
+            self.registry.source(&connector)?.create(&part_spec)
+        };
+        let history = part("history.")?;
+        let live = part("live.")?;
+        spec.options.finish("hybrid")?;
+        Ok(Arc::new(ChainedSource::new(history, live)?))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use arrow::datatypes::{DataType, Field, Schema};
@@ -130,42 +167,5 @@ mod tests {
         assert!(opened("other").contains("neither"));
         let different = ChainedSource::new(Arc::new(Named(vec![], DataType::Utf8)), Arc::new(Named(vec![], DataType::Int64)));
         assert!(different.is_err());
-    }
-}
-
-/// `connector = 'hybrid'`: `history.*` options make one source, `live.*` options the other
-/// (each with its own `connector`), read as one [`ChainedSource`]. What `illunare backfill
-/// --then-stream` writes into a pipeline; usable directly too.
-pub struct HybridConnector {
-    /// The connectors the two parts may use.
-    pub registry: crate::Registry,
-}
-
-impl crate::SourceConnector for HybridConnector {
-    fn name(&self) -> &'static str {
-        "hybrid"
-    }
-
-    fn create(&self, spec: &crate::SourceSpec) -> Result<Arc<dyn Source>, ConnectorError> {
-        let part = |prefix: &str| -> Result<Arc<dyn Source>, ConnectorError> {
-            let options = spec.options.with_prefix(prefix)?;
-            let connector = options.iter().find(|(k, _)| k == "connector").map(|(_, v)| v.clone()).ok_or_else(|| {
-                ConnectorError::option(&format!("{prefix}connector"), "is required (the connector of this part)")
-            })?;
-            if connector == "hybrid" {
-                return Err(ConnectorError::option(&format!("{prefix}connector"), "cannot itself be 'hybrid'"));
-            }
-            let part_spec = crate::SourceSpec {
-                name: spec.name.clone(),
-                schema: spec.schema.clone(),
-                event_time: spec.event_time.clone(),
-                options: crate::Options::new(options),
-            };
-            self.registry.source(&connector)?.create(&part_spec)
-        };
-        let history = part("history.")?;
-        let live = part("live.")?;
-        spec.options.finish("hybrid")?;
-        Ok(Arc::new(ChainedSource::new(history, live)?))
     }
 }

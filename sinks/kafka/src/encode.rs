@@ -177,7 +177,7 @@ mod tests {
             ]
         );
         let dup = vec![(r(1, 5.0), 10, 1), (r(1, 6.0), 10, 1)];
-        let err = encoder(vec![0], Envelope::Upsert).encode(&dup, 10).err().expect("error").to_string();
+        let err = encoder(vec![0], Envelope::Upsert).encode(&dup, 10).expect_err("error").to_string();
         assert!(err.contains("not a key of 'v'"), "{err}");
     }
 
@@ -201,7 +201,7 @@ mod tests {
     fn append_repeats_and_rejects_retractions() {
         let out = encoder(vec![], Envelope::Append { ignore_retractions: false }).encode(&[(r(1, 1.0), 10, 2)], 10).expect("encode");
         assert_eq!(out.len(), 2);
-        let err = encoder(vec![], Envelope::Append { ignore_retractions: false }).encode(&[(r(1, 1.0), 10, -1)], 10).err().expect("error");
+        let err = encoder(vec![], Envelope::Append { ignore_retractions: false }).encode(&[(r(1, 1.0), 10, -1)], 10).expect_err("error");
         assert!(err.to_string().contains("not append-only"), "{err}");
         let ok = encoder(vec![], Envelope::Append { ignore_retractions: true }).encode(&[(r(1, 1.0), 10, -1)], 10).expect("encode");
         assert!(ok.is_empty());

@@ -58,10 +58,13 @@ pub struct Statements {
     pub create_progress: String,
     pub read_progress: String,
     pub write_progress: String,
-    /// Upsert mode: the staging table, its COPY, and the merge (delete + insert).
+    /// Upsert mode: the staging table, its COPY, and the merge: the deletes, then the upserts
+    /// (each run only when the commit has such rows — a DELETE joining the staging table with a
+    /// large target costs a scan of the target even when there is nothing to delete).
     pub create_staging: String,
     pub copy_staging: String,
-    pub merge: String,
+    pub merge_delete: String,
+    pub merge_insert: String,
     /// Append mode: COPY straight into the target.
     pub copy_target: String,
 }
@@ -85,7 +88,7 @@ impl Statements {
             quote_ident(STAGING_TABLE)
         );
         let copy_staging = format!("COPY {staging} ({cols}, {op}) FROM STDIN");
-        let merge = match &o.mode {
+        let (merge_delete, merge_insert) = match &o.mode {
             Mode::Upsert { .. } => {
                 let matches = key.iter().map(|k| format!("t.{q} = s.{q}", q = quote_ident(k))).collect::<Vec<_>>().join(" AND ");
                 let delete = format!("DELETE FROM {target} AS t USING {staging} AS s WHERE NOT s.{op} AND {matches}");
@@ -97,9 +100,9 @@ impl Statements {
                     format!("DO UPDATE SET {}", others.iter().map(|n| format!("{q} = EXCLUDED.{q}", q = quote_ident(n))).collect::<Vec<_>>().join(", "))
                 };
                 let insert = format!("INSERT INTO {target} ({cols}) SELECT {cols} FROM {staging} WHERE {op} ON CONFLICT ({}) {action}", column_list(&key));
-                format!("{delete}; {insert}")
+                (delete, insert)
             }
-            Mode::Append { .. } => String::new(),
+            Mode::Append { .. } => (String::new(), String::new()),
         };
         Statements {
             create_progress: format!(
@@ -115,7 +118,8 @@ impl Statements {
             create_table,
             create_staging,
             copy_staging,
-            merge,
+            merge_delete,
+            merge_insert,
         }
     }
 }
@@ -249,14 +253,14 @@ mod tests {
         let s = statements(&[("Id", D::Int64), ("v w", D::Utf8)], &[("table", "a.T"), ("primary_key", "Id")]);
         assert_eq!(s.target, "\"a\".\"T\"");
         assert_eq!(s.create_table, "CREATE TABLE IF NOT EXISTS \"a\".\"T\" (\"Id\" BIGINT, \"v w\" TEXT, PRIMARY KEY (\"Id\"))");
-        assert!(s.merge.contains("ON CONFLICT (\"Id\") DO UPDATE SET \"v w\" = EXCLUDED.\"v w\""), "{}", s.merge);
-        assert!(s.merge.starts_with("DELETE FROM \"a\".\"T\" AS t USING pg_temp.\"illunare_staging\" AS s WHERE NOT s.\"__illunare_upsert\" AND t.\"Id\" = s.\"Id\""), "{}", s.merge);
+        assert!(s.merge_insert.contains("ON CONFLICT (\"Id\") DO UPDATE SET \"v w\" = EXCLUDED.\"v w\""), "{}", s.merge_insert);
+        assert!(s.merge_delete.starts_with("DELETE FROM \"a\".\"T\" AS t USING pg_temp.\"illunare_staging\" AS s WHERE NOT s.\"__illunare_upsert\" AND t.\"Id\" = s.\"Id\""), "{}", s.merge_delete);
         let all_key = statements(&[("a", D::Int64), ("b", D::Utf8)], &[("table", "t"), ("primary_key", "a, b")]);
-        assert!(all_key.merge.ends_with("ON CONFLICT (\"a\", \"b\") DO NOTHING"), "{}", all_key.merge);
+        assert!(all_key.merge_insert.ends_with("ON CONFLICT (\"a\", \"b\") DO NOTHING"), "{}", all_key.merge_insert);
         assert!(all_key.create_table.starts_with("CREATE TABLE IF NOT EXISTS \"public\".\"t\""));
         let append = statements(&[("a", D::Int64)], &[("table", "t"), ("mode", "append")]);
         assert_eq!(append.copy_target, "COPY \"public\".\"t\" (\"a\") FROM STDIN");
-        assert!(append.merge.is_empty());
+        assert!(append.merge_delete.is_empty() && append.merge_insert.is_empty());
         assert!(!append.create_table.contains("PRIMARY KEY"));
     }
 }

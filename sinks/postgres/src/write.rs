@@ -104,7 +104,12 @@ pub async fn commit(session: &mut Session, def: &PgSinkDef, updates: &[(Row, Tim
             if !reduction.is_empty() {
                 let staged = reduction.upserts.iter().map(|r| (*r, true)).chain(reduction.deletes.iter().map(|r| (*r, false)));
                 rows = copy(&tx, def, &def.sql.copy_staging, staged.map(|(row, upsert)| (row, 1, Some(upsert))), Some(key)).await?;
-                tx.batch_execute(&def.sql.merge).await.map_err(pg("merging the staged rows into the table"))?;
+                if !reduction.deletes.is_empty() {
+                    tx.batch_execute(&def.sql.merge_delete).await.map_err(pg("deleting the staged keys from the table"))?;
+                }
+                if !reduction.upserts.is_empty() {
+                    tx.batch_execute(&def.sql.merge_insert).await.map_err(pg("upserting the staged rows into the table"))?;
+                }
             }
         }
         Mode::Append { ignore_retractions } => {
