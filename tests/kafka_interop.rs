@@ -38,6 +38,25 @@ fn source_reads_every_partition_keeps_bad_records_and_matches_the_oracle() {
     assert!(dead.iter().all(|r| r.contains("| tx/")), "{dead:?}");
     assert!(dead.iter().any(|r| r.contains("'card' is NOT NULL")), "{dead:?}");
     assert!(dead.iter().any(|r| r.contains("\"amount\": \"lots\"")), "{dead:?}");
+
+    // bad_records = 'fail': the run stops with the first bad record's error and position, exit 1.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("fail.sql");
+    std::fs::write(
+        &file,
+        format!(
+            "CREATE SOURCE tx (card BIGINT NOT NULL, amount DOUBLE)
+               WITH (connector = 'kafka', brokers = '{}', topic = 'tx', bounded = 'true', bad_records = 'fail');
+             CREATE VIEW n AS SELECT count(*) AS n FROM tx;
+             CREATE SINK out FROM n WITH (connector = 'blackhole');",
+            broker.brokers()
+        ),
+    )
+    .expect("write");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_illunare")).arg("run").arg(&file).output().expect("run illunare");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("bad_records = 'fail'") && stderr.contains("at tx/"), "{stderr}");
 }
 
 /// The sink's records, as confluent-kafka reads them, folded the way a compacted topic is:
