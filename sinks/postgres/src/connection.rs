@@ -12,7 +12,7 @@
 use std::error::Error as _;
 use std::time::{Duration, Instant};
 
-use tokio_postgres::{Client, Config, NoTls};
+use tokio_postgres::{Client, Config};
 
 /// The backoff after the first failed connect.
 pub const FIRST_BACKOFF: Duration = Duration::from_millis(100);
@@ -24,15 +24,16 @@ pub fn application_name(sink: &str) -> String {
     format!("illunare-sink-{sink}")
 }
 
-/// Opens a session named after the sink and drives it on the current runtime.
-pub async fn connect(config: &Config, sink: &str, url: &str) -> Result<Client, tokio_postgres::Error> {
+/// Opens a session named after the sink and drives it on the current runtime; TLS as the URL's
+/// `sslmode` says, the server checked as [`crate::tls`] says.
+pub async fn connect(config: &Config, tls: &tokio_postgres_rustls::MakeRustlsConnect, sink: &str, url: &str) -> Result<Client, tokio_postgres::Error> {
     let mut config = config.clone();
     config.application_name(application_name(sink));
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(Duration::from_secs(10));
     }
     config.keepalives_idle(Duration::from_secs(60));
-    let (client, connection) = config.connect(NoTls).await?;
+    let (client, connection) = config.connect(tls.clone()).await?;
     let sink = sink.to_string();
     let url = url.to_string();
     tokio::spawn(async move {

@@ -84,7 +84,8 @@
 //!
 //! # Limitations (known, not yet handled)
 //!
-//! - **TLS** is not supported yet (`NoTls`): `sslmode=require` URLs fail to connect.
+//! - **TLS** ([`tls`]): `sslmode` from the URL (`prefer` by default), the server's certificate
+//!   verified against `ssl_root_cert` when given.
 //! - The staging table is a session temporary table: a pooler in *transaction* mode
 //!   (pgbouncer `pool_mode = transaction`) between the sink and the server breaks it; connect
 //!   directly or through session pooling.
@@ -102,6 +103,7 @@ mod connection;
 mod ddl;
 mod error;
 mod options;
+mod tls;
 mod types;
 mod write;
 

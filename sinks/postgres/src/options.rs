@@ -40,6 +40,8 @@ pub struct SinkOptions {
     /// The longest a commit (including connecting) may take before it is abandoned.
     pub commit_timeout: Duration,
     pub columns: Vec<Column>,
+    /// The CA certificate (PEM file) the server's certificate must chain to (`ssl_root_cert`).
+    pub ssl_root_cert: Option<String>,
 }
 
 impl std::fmt::Debug for SinkOptions {
@@ -165,8 +167,12 @@ impl SinkOptions {
         }
         let create_table = o.bool("create_table", false)?;
         let commit_timeout = o.duration("commit_timeout")?.unwrap_or(Duration::from_secs(300));
+        let ssl_root_cert = o.get("ssl_root_cert")?;
+        if let Some(path) = &ssl_root_cert {
+            crate::tls::connector(Some(path)).map_err(|e| ConnectorError::option("ssl_root_cert", e))?;
+        }
         o.finish("postgres")?;
-        Ok(SinkOptions { url, config, schema, table, create_table, mode, commit_timeout, columns })
+        Ok(SinkOptions { url, config, schema, table, create_table, mode, commit_timeout, columns, ssl_root_cert })
     }
 }
 

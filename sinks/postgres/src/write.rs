@@ -62,7 +62,9 @@ pub fn time_i64(t: Time) -> i64 {
 /// Connects and prepares a session (tables checked or created, staging table, statements).
 pub async fn open(def: &PgSinkDef) -> Result<Session, PgSinkError> {
     let o = &def.options;
-    let client = connect(&o.config, &def.name, &o.url)
+    let tls = crate::tls::connector(o.ssl_root_cert.as_deref())
+        .map_err(|message| PgSinkError::Connect { sink: def.name.clone(), url: o.shown_url(), message })?;
+    let client = connect(&o.config, &tls, &def.name, &o.url)
         .await
         .map_err(|e| PgSinkError::Connect { sink: def.name.clone(), url: o.shown_url(), message: describe(&e) })?;
     prepare(&client, &def.name, o, &def.sql).await?;
