@@ -9,28 +9,14 @@ use std::path::Path;
 use std::process::Command;
 
 use common::kafka::{Broker, transactions};
-use tokio_postgres::{NoTls, SimpleQueryMessage};
+use common::postgres::pg_url;
 
-fn pg_url() -> String {
-    let out = Command::new("bash").arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/postgres.sh")).output().expect("run scripts/postgres.sh");
-    assert!(out.status.success(), "scripts/postgres.sh failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).lines().last().expect("a URL").trim().to_string()
-}
-
+/// `sql`'s rows, sorted.
 fn query(url: &str, sql: &str) -> Vec<String> {
     let runtime = tokio::runtime::Runtime::new().expect("tokio");
-    runtime.block_on(async {
-        let (client, connection) = tokio_postgres::connect(url, NoTls).await.expect("connect to postgres");
-        tokio::spawn(connection);
-        let mut rows = Vec::new();
-        for m in client.simple_query(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}")) {
-            if let SimpleQueryMessage::Row(r) = m {
-                rows.push((0..r.len()).map(|i| r.get(i).unwrap_or("NULL").to_string()).collect::<Vec<_>>().join(","));
-            }
-        }
-        rows.sort();
-        rows
-    })
+    let mut rows = common::postgres::query(&runtime, url, sql);
+    rows.sort();
+    rows
 }
 
 /// The pipeline under test (exact integer sums: float sums depend on the order rows meet), writing to table `{schema}.windows_{tag}` and `{out}/{tag}/`.

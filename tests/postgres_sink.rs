@@ -4,30 +4,9 @@
 
 mod common;
 
-use std::process::Command;
-
 use illunare_types::Datum;
-use tokio_postgres::{NoTls, SimpleQueryMessage};
 
-fn pg_url() -> String {
-    let out = Command::new("bash").arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/postgres.sh")).output().expect("run scripts/postgres.sh");
-    assert!(out.status.success(), "scripts/postgres.sh failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).lines().last().expect("a URL").trim().to_string()
-}
-
-fn query(runtime: &tokio::runtime::Runtime, url: &str, sql: &str) -> Vec<String> {
-    runtime.block_on(async {
-        let (client, connection) = tokio_postgres::connect(url, NoTls).await.expect("connect to postgres");
-        tokio::spawn(connection);
-        let mut rows = Vec::new();
-        for m in client.simple_query(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}")) {
-            if let SimpleQueryMessage::Row(r) = m {
-                rows.push((0..r.len()).map(|i| r.get(i).unwrap_or("NULL").to_string()).collect::<Vec<_>>().join(","));
-            }
-        }
-        rows
-    })
-}
+use common::postgres::{pg_url, query};
 
 #[test]
 fn table_equals_the_view_and_a_replay_changes_nothing() {

@@ -11,8 +11,6 @@ use std::time::{Duration, Instant};
 use anyhow::{Result, anyhow, bail};
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use illunare_coord::oracle::{canonical, same_answer};
-use illunare_coord::{Pipeline, RunOptions};
-use illunare_dataflow::ClusterConfig;
 use illunare_types::batch_to_rows;
 use parquet::arrow::ArrowWriter;
 use parquet::file::properties::WriterProperties;
@@ -65,17 +63,7 @@ fn illunare(dir: &std::path::Path, workers: usize, schema: &arrow::datatypes::Sc
          CREATE MATERIALIZED VIEW v AS {QUERY};",
         dir.display()
     );
-    let started = Instant::now();
-    let mut pipeline = Pipeline::load(&text, &crate::registry()).map_err(|e| anyhow!("{e}"))?;
-    let options = RunOptions { cluster: ClusterConfig { workers, ..Default::default() }, capture_all: false, commit_interval: Duration::from_millis(100), tick: Duration::from_millis(100) };
-    pipeline.start(&options).map_err(|e| anyhow!("{e}"))?;
-    pipeline.close_tables();
-    while !pipeline.is_finished() {
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    let seconds = started.elapsed().as_secs_f64();
-    let rows = pipeline.final_rows("v").unwrap_or_default();
-    pipeline.join().map_err(|e| anyhow!("{e}"))?;
+    let (seconds, rows) = crate::run_bounded(&text, workers, Duration::from_millis(100), Some("v"))?;
     Ok((seconds, canonical(&rows, schema)))
 }
 

@@ -16,8 +16,6 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow, bail};
 use arrow::array::AsArray;
 use arrow::datatypes::{DataType, Field, Float64Type, Schema, TimeUnit};
-use illunare_coord::{Pipeline, RunOptions};
-use illunare_dataflow::ClusterConfig;
 use illunare_types::Datum;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::config::ClientConfig;
@@ -178,17 +176,7 @@ fn illunare(brokers: &str, workers: usize) -> Result<(f64, u64, f64)> {
            WITH (connector = 'kafka', brokers = '{brokers}', topic = '{TOPIC}', bounded = 'true');
          CREATE MATERIALIZED VIEW v AS SELECT count(*) AS n, sum(amount) AS total FROM tx;"
     );
-    let started = Instant::now();
-    let mut pipeline = Pipeline::load(&text, &crate::registry()).map_err(|e| anyhow!("{e}"))?;
-    let options = RunOptions { cluster: ClusterConfig { workers, ..Default::default() }, capture_all: false, commit_interval: Duration::from_millis(100), tick: Duration::from_millis(100) };
-    pipeline.start(&options).map_err(|e| anyhow!("{e}"))?;
-    pipeline.close_tables();
-    while !pipeline.is_finished() {
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    let seconds = started.elapsed().as_secs_f64();
-    let rows = pipeline.final_rows("v").unwrap_or_default();
-    pipeline.join().map_err(|e| anyhow!("{e}"))?;
+    let (seconds, rows) = crate::run_bounded(&text, workers, Duration::from_millis(100), Some("v"))?;
     match rows.first().map(|r| (r.get(0).clone(), r.get(1).clone())) {
         Some((Datum::Int(n), Datum::Float(s))) => Ok((seconds, n as u64, s.0)),
         other => bail!("unexpected result {other:?}"),

@@ -194,6 +194,28 @@ pub(crate) fn registry() -> illunare_connector::Registry {
     r
 }
 
+/// Runs a pipeline over bounded sources to its end (startup included in the time): the
+/// seconds it took and the final rows of `view` (if any).
+pub(crate) fn run_bounded(text: &str, workers: usize, commit_interval: Duration, view: Option<&str>) -> Result<(f64, Vec<illunare_types::Row>)> {
+    let started = Instant::now();
+    let mut pipeline = Pipeline::load(text, &registry()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let options = RunOptions {
+        cluster: ClusterConfig { workers, ..Default::default() },
+        capture_all: false,
+        commit_interval,
+        tick: Duration::from_millis(100),
+    };
+    pipeline.start(&options).map_err(|e| anyhow::anyhow!("{e}"))?;
+    pipeline.close_tables();
+    while !pipeline.is_finished() {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let rows = view.and_then(|v| pipeline.final_rows(v)).unwrap_or_default();
+    pipeline.join().map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok((seconds, rows))
+}
+
 fn pipeline_text(rows: u64, query: &str) -> String {
     format!(
         "CREATE SOURCE tx (tx_id BIGINT, card_id VARCHAR, merchant VARCHAR, amount DOUBLE, ts TIMESTAMP) \

@@ -16,8 +16,6 @@ use arrow::array::{Array, AsArray};
 use arrow::datatypes::{Float64Type, Int64Type, TimestampMillisecondType};
 use bytes::Bytes;
 use futures::SinkExt;
-use illunare_coord::{Pipeline, RunOptions};
-use illunare_dataflow::ClusterConfig;
 use tokio_postgres::NoTls;
 
 const COLUMNS: &str = "tx_id, card_id, merchant, amount, ts";
@@ -94,16 +92,7 @@ fn illunare(url: &str, rows: u64, workers: usize, table: &str, mode: &str) -> Re
          CREATE VIEW all_tx AS SELECT {COLUMNS} FROM tx;
          CREATE SINK s FROM all_tx WITH (connector = 'postgres', url = '{url}', table = '{table}', mode = '{mode}', create_table = 'true'{keyed});"
     );
-    let started = Instant::now();
-    let mut pipeline = Pipeline::load(&text, &crate::registry()).map_err(|e| anyhow!("{e}"))?;
-    let options = RunOptions { cluster: ClusterConfig { workers, ..Default::default() }, capture_all: false, commit_interval: Duration::from_millis(500), tick: Duration::from_millis(100) };
-    pipeline.start(&options).map_err(|e| anyhow!("{e}"))?;
-    pipeline.close_tables();
-    while !pipeline.is_finished() {
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    pipeline.join().map_err(|e| anyhow!("{e}"))?;
-    Ok(started.elapsed().as_secs_f64())
+    Ok(crate::run_bounded(&text, workers, Duration::from_millis(500), None)?.0)
 }
 
 async fn count(url: &str, table: &str) -> Result<i64> {

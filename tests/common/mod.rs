@@ -13,6 +13,7 @@ use illunare_types::errors_name;
 
 pub mod kafka;
 pub mod peers;
+pub mod postgres;
 
 pub fn registry() -> illunare_connector::Registry {
     let mut r = illunare_connector::Registry::default();
