@@ -57,6 +57,19 @@ fn decode_type(dt: &DataType) -> DataType {
     if native(dt) { dt.clone() } else { DataType::Utf8 }
 }
 
+/// Parses a `delimiter` option: one ASCII character other than a quote or a line end; `\t`
+/// and `tab` name the tab. The error says what is accepted.
+pub fn parse_delimiter(text: &str) -> Result<u8, String> {
+    let d = match text {
+        "\\t" | "tab" | "TAB" => "\t",
+        other => other,
+    };
+    match d.as_bytes() {
+        [b] if b.is_ascii() && *b != b'"' && *b != b'\n' && *b != b'\r' => Ok(*b),
+        _ => Err(format!("'{text}' must be a single ASCII character other than a quote or newline (e.g. ',', ';', '\\t')")),
+    }
+}
+
 /// Where a scanner is inside a CSV record: lets a framer tell that a quoted field still open
 /// at the end of a line continues on the next one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

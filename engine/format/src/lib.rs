@@ -22,7 +22,7 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::error::ArrowError;
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 
-pub use csv::{CsvDecoder, CsvState, split_fields};
+pub use csv::{CsvDecoder, CsvState, parse_delimiter, split_fields};
 pub use json::JsonDecoder;
 pub use raw::RawDecoder;
 

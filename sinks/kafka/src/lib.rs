@@ -56,10 +56,7 @@ impl SinkConnector for KafkaSinkConnector {
     fn create(&self, spec: &SinkSpec) -> Result<Box<dyn Sink>, ConnectorError> {
         let options = &spec.options;
         let client = ClientOptions::from_options(options)?;
-        let topic = options.require("topic")?.trim().to_string();
-        if topic.is_empty() || topic.contains(',') {
-            return Err(ConnectorError::option("topic", "must name one topic"));
-        }
+        let topic = illunare_source_kafka::client::topic(options)?;
         match options.get_or("format", "json")?.trim().to_lowercase().as_str() {
             "json" => {}
             other => return Err(ConnectorError::option("format", format!("'{other}' is not supported by the kafka sink (json)"))),

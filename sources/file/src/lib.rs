@@ -78,17 +78,6 @@ struct Config {
     batch_size: usize,
 }
 
-fn parse_delimiter(text: &str) -> Result<u8, ConnectorError> {
-    let d = match text {
-        "\\t" | "tab" | "TAB" => "\t",
-        other => other,
-    };
-    match d.as_bytes() {
-        [b] if b.is_ascii() && *b != b'"' && *b != b'\n' && *b != b'\r' => Ok(*b),
-        _ => Err(ConnectorError::option("delimiter", format!("'{text}' must be a single ASCII character other than a quote or newline (e.g. ',', ';', '\\t')"))),
-    }
-}
-
 impl SourceConnector for FileSourceConnector {
     fn name(&self) -> &'static str {
         "file"
@@ -117,7 +106,7 @@ impl SourceConnector for FileSourceConnector {
 
         let default_delimiter = if path.to_lowercase().ends_with(".tsv") { b'\t' } else { b',' };
         let delimiter = match &delimiter_given {
-            Some(d) => parse_delimiter(d)?,
+            Some(d) => illunare_format::parse_delimiter(d).map_err(|e| ConnectorError::option("delimiter", e))?,
             None => default_delimiter,
         };
         if format == Format::Jsonl {

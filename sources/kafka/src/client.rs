@@ -61,6 +61,15 @@ impl ClientOptions {
     }
 }
 
+/// The `topic` option: exactly one topic name.
+pub fn topic(options: &Options) -> Result<String, ConnectorError> {
+    let topic = options.require("topic")?.trim().to_string();
+    if topic.is_empty() || topic.contains(',') {
+        return Err(ConnectorError::option("topic", "must name one topic"));
+    }
+    Ok(topic)
+}
+
 fn property_error(e: KafkaError) -> String {
     match e {
         // The description may quote the value: not for secrets.

@@ -145,9 +145,7 @@ fn parse_format(options: &Options) -> Result<PayloadFormat, ConnectorError> {
         "csv" => {
             let delimiter = match delimiter.as_deref() {
                 None => b',',
-                Some("\\t" | "tab") => b'\t',
-                Some(d) if d.len() == 1 && d.is_ascii() && d != "\"" => d.as_bytes()[0],
-                Some(d) => return Err(ConnectorError::option("delimiter", format!("'{d}' must be a single ASCII character other than a quote"))),
+                Some(d) => illunare_format::parse_delimiter(d).map_err(|e| ConnectorError::option("delimiter", e))?,
             };
             return Ok(PayloadFormat::Csv { delimiter });
         }
@@ -169,10 +167,7 @@ impl SourceConnector for KafkaSourceConnector {
     fn create(&self, spec: &SourceSpec) -> Result<Arc<dyn Source>, ConnectorError> {
         let options = &spec.options;
         let client = ClientOptions::from_options(options)?;
-        let topic = options.require("topic")?.trim().to_string();
-        if topic.is_empty() || topic.contains(',') {
-            return Err(ConnectorError::option("topic", "must name one topic"));
-        }
+        let topic = client::topic(options)?;
         let format = parse_format(options)?;
         let group_id = options.get("group_id")?.filter(|g| !g.trim().is_empty());
         let start = match options.get("start_offset")? {
