@@ -325,11 +325,7 @@ fn s3_files_are_read_through_the_environment_s_endpoint() {
     .expect("pipeline");
     let run = std::process::Command::new(bin())
         .args(["run", pipeline.to_str().expect("utf-8"), "--workers", "2"])
-        .env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{port}"))
-        .env("AWS_ALLOW_HTTP", "true")
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_REGION", "us-east-1")
+        .envs(common::peers::s3_env(port))
         .output()
         .expect("run illunare");
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));

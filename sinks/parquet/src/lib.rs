@@ -1,13 +1,14 @@
-//! The `parquet` sink: a relation written to a local directory as rolling Parquet files,
-//! committed atomically and listed in a manifest, exactly once across restarts.
+//! The `parquet` sink: a relation written to a local directory or an S3 prefix as rolling
+//! Parquet files, committed atomically and listed in a manifest, exactly once across restarts.
 //!
 //! ```sql
 //! CREATE SINK lake FROM alerts WITH (connector = 'parquet', path = 'out/alerts/', partition_by = 'date',
 //!         rollover_rows = '1000000');
 //! ```
 //!
-//! Options: `path` (required; a local directory, created at the first commit; `s3://` and
-//! other URLs are refused as not supported yet), `rollover_rows` (default 1000000),
+//! Options: `path` (required; a local directory, created at the first commit, or
+//! `s3://bucket/prefix` with credentials and endpoint from the `AWS_*` environment; other URLs
+//! are refused), `rollover_rows` (default 1000000),
 //! `rollover_interval` (default `60s`), `partition_by` (`'col[, col…]'`), `compression`
 //! (`zstd`, the default, `snappy` or `none`), `mode` (`changelog`, the default, or `append`),
 //! `row_group_size` (rows per Parquet row group; default the `parquet` crate's, 1 Mi rows).
@@ -28,7 +29,7 @@
 //!   ([`options`]) and checks that every column can be turned into Arrow and written as
 //!   Parquet (an empty batch through an Arrow writer into `io::sink()`), because
 //!   `illunare check` calls it. The directory is created, the manifest read and stray files
-//!   deleted on the first commit.
+//!   deleted on the first commit (for S3, that is also the first network call).
 //! - **Rolling files, closed on rows, age, or end** ([`writer`]): rows are buffered per
 //!   partition; a file is cut when it reaches `rollover_rows`, when its oldest row has waited
 //!   `rollover_interval` (checked at each commit: the sink runs only when the engine commits,
@@ -36,15 +37,17 @@
 //!   ends (`frontier = None`). Buffered rows are lost on a crash by design and re-derived by
 //!   the replay. Rejected: streaming rows into an open `.tmp` writer (a failed commit could
 //!   not be undone, see [`writer`]).
-//! - **Atomic files, one commit point** ([`manifest`]): each file is written as
-//!   `<name>.parquet.tmp`, synced and renamed; then `_manifest.json` is rewritten through
-//!   `_manifest.json.tmp` and a rename. Readers that honour the manifest never see partial
-//!   data. A commit that fails removes the files it wrote and leaves the sink's state as it
+//! - **Atomic files, one commit point** ([`manifest`], [`storage`]): each file is put in
+//!   place atomically (locally `<name>.parquet.tmp`, synced and renamed; on S3 one PUT), then
+//!   `_manifest.json` is replaced the same way. Readers that honour the manifest never see
+//!   partial data. A commit that fails removes the files it wrote and leaves the sink's state as it
 //!   was, so the engine's retry (same updates) gives the same files. At start, files named like
 //!   the sink's data files but not in the manifest, and `.tmp` files, are deleted; files with
 //!   other names are left alone (Spark's `part-00000-<uuid>…` names do not match). Rejected: a
 //!   `_SUCCESS` marker per directory (says nothing about which files are complete), and
-//!   listing the directory as the truth (a crash leaves unlisted files behind).
+//!   listing the directory as the truth (a crash leaves unlisted files behind). The same
+//!   protocol holds on S3 because S3 PUTs are atomic and S3 is strongly consistent; it assumes
+//!   one writer per prefix, as it does locally.
 //! - **Exactly once** ([`sink`]): the manifest records a global `frontier` (every update
 //!   before it is in committed files) and, per file, its partition, time range and how many of
 //!   its rows are at its last time. On the first commit after a start the sink skips updates
@@ -71,8 +74,6 @@
 //!   strings are UTF8, timestamps Parquet TIMESTAMP in their own unit, decimals DECIMAL,
 //!   unsigned integers INT with the unsigned annotation, lists LIST. DataFusion, DuckDB and
 //!   Spark read these files.
-//! - **`s3://`** is refused at `create` ("not supported yet"): object stores have no rename,
-//!   so atomic commit there needs a different protocol (write then publish the manifest only).
 
 mod error;
 mod manifest;
@@ -80,6 +81,7 @@ mod options;
 mod partition;
 mod rows;
 mod sink;
+mod storage;
 mod writer;
 
 use illunare_connector::{ConnectorError, Sink, SinkConnector, SinkSpec};

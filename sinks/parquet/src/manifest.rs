@@ -4,9 +4,9 @@
 //! Why a manifest rather than "every `*.parquet` in the directory": a file is renamed into
 //! place before the manifest names it, and a crash can leave it there unlisted; a reader (or a
 //! restarted sink) that honours the manifest never sees such a file, and the restarted sink
-//! deletes it ([`cleanup`]). The manifest itself is replaced through `_manifest.json.tmp` and a
-//! rename (atomic on POSIX), after the data and the temporary file are synced, and the
-//! directory is synced after the rename.
+//! deletes it ([`cleanup`]). The manifest itself is replaced atomically after the data files
+//! are durable (locally through `_manifest.json.tmp`, a sync and a rename; on S3 by one PUT;
+//! see [`crate::storage`]).
 //!
 //! Why per-file `max_time_rows`: a file can end in the middle of the updates of one time (a
 //! `rollover_rows` boundary). For exactly-once after a restart the sink must know, per
@@ -16,15 +16,13 @@
 //! [`Manifest::positions`] derives that; the global `frontier` alone could not express it.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs::{self, File};
-use std::io::{ErrorKind, Write};
-use std::path::{Path, PathBuf};
 
 use illunare_connector::Time;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ParquetSinkError;
 use crate::partition::PartitionKey;
+use crate::storage::Storage;
 use crate::writer::is_part_file;
 
 /// The manifest's file name inside the sink's directory.
@@ -127,82 +125,44 @@ impl Manifest {
     }
 }
 
-/// The manifest in `dir`, `None` when there is none.
-pub fn read(sink: &str, dir: &Path) -> Result<Option<Manifest>, ParquetSinkError> {
-    let path = dir.join(MANIFEST_FILE);
-    let text = match fs::read_to_string(&path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(ParquetSinkError::io(sink, "reading manifest", &path, e)),
+/// The manifest in `storage`, `None` when there is none.
+pub fn read(sink: &str, storage: &mut Storage) -> Result<Option<Manifest>, ParquetSinkError> {
+    let Some(bytes) = storage.read(sink, MANIFEST_FILE)? else {
+        return Ok(None);
     };
-    let bad = |message: String| ParquetSinkError::BadManifest { sink: sink.to_string(), path: path.clone(), message };
-    let manifest: Manifest = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+    let bad = |message: String| ParquetSinkError::BadManifest { sink: sink.to_string(), location: storage.describe(MANIFEST_FILE), message };
+    let manifest: Manifest = serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
     if manifest.version != VERSION {
         return Err(bad(format!("version {} is not supported (this sink reads version {VERSION})", manifest.version)));
     }
     Ok(Some(manifest))
 }
 
-/// Replaces the manifest in `dir` atomically (tmp, sync, rename, sync the directory).
-pub fn write(sink: &str, dir: &Path, manifest: &Manifest) -> Result<(), ParquetSinkError> {
-    let path = dir.join(MANIFEST_FILE);
-    let tmp = dir.join(MANIFEST_TMP);
-    let text = serde_json::to_string_pretty(manifest)
+/// Replaces the manifest in `storage` atomically (the commit point).
+pub fn write(sink: &str, storage: &mut Storage, manifest: &Manifest) -> Result<(), ParquetSinkError> {
+    let text = serde_json::to_vec_pretty(manifest)
         .map_err(|e| ParquetSinkError::Data { sink: sink.to_string(), message: format!("encoding the manifest: {e}") })?;
-    let result = (|| {
-        let mut file = File::create(&tmp).map_err(|e| ParquetSinkError::io(sink, "creating", &tmp, e))?;
-        file.write_all(text.as_bytes()).map_err(|e| ParquetSinkError::io(sink, "writing", &tmp, e))?;
-        file.sync_all().map_err(|e| ParquetSinkError::io(sink, "syncing", &tmp, e))?;
-        fs::rename(&tmp, &path).map_err(|e| ParquetSinkError::io(sink, "renaming the manifest into place", &path, e))?;
-        sync_dir(sink, dir)
-    })();
-    if result.is_err() {
-        // Best effort: the error returned is the one that matters.
-        let _ = fs::remove_file(&tmp);
-    }
-    result
+    storage.put(sink, MANIFEST_FILE, text)
 }
 
-/// Makes a rename in `dir` durable.
-pub fn sync_dir(sink: &str, dir: &Path) -> Result<(), ParquetSinkError> {
-    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| ParquetSinkError::io(sink, "syncing directory", dir, e))
-}
-
-/// Deletes what a crash may have left in `dir`: the manifest's temporary file, and every file
-/// named like this sink's data files (`part-<seq>-<min>-<max>.parquet`, or with `.tmp`) that
-/// the manifest does not list, in `dir` and its partition directories. Other files are left
-/// alone. Returns the deleted paths.
-pub fn cleanup(sink: &str, dir: &Path, manifest: &Manifest) -> Result<Vec<PathBuf>, ParquetSinkError> {
+/// Deletes what a crash may have left in `storage`: the manifest's temporary file, and every
+/// file named like this sink's data files (`part-<seq>-<min>-<max>.parquet`, or with `.tmp`)
+/// that the manifest does not list, at the root and in partition directories. Other files are
+/// left alone. Returns the deleted files' full names.
+pub fn cleanup(sink: &str, storage: &mut Storage, manifest: &Manifest) -> Result<Vec<String>, ParquetSinkError> {
     let listed = manifest.listed();
     let mut removed = Vec::new();
-    let tmp = dir.join(MANIFEST_TMP);
-    match fs::remove_file(&tmp) {
-        Ok(()) => removed.push(tmp),
-        Err(e) if e.kind() == ErrorKind::NotFound => {}
-        Err(e) => return Err(ParquetSinkError::io(sink, "removing", &tmp, e)),
-    }
-    let mut stack = vec![(dir.to_path_buf(), String::new())];
-    while let Some((current, relative)) = stack.pop() {
-        let entries = fs::read_dir(&current).map_err(|e| ParquetSinkError::io(sink, "listing", &current, e))?;
-        for entry in entries {
-            let entry = entry.map_err(|e| ParquetSinkError::io(sink, "listing", &current, e))?;
-            let file_type = entry.file_type().map_err(|e| ParquetSinkError::io(sink, "inspecting", &entry.path(), e))?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let rel = if relative.is_empty() { name.clone() } else { format!("{relative}/{name}") };
-            if file_type.is_dir() {
-                stack.push((entry.path(), rel));
-            } else if file_type.is_file() {
-                let stray = match name.strip_suffix(".tmp") {
-                    Some(base) => is_part_file(base),
-                    None => is_part_file(&name) && !listed.contains(rel.as_str()),
-                };
-                if stray {
-                    let path = entry.path();
-                    fs::remove_file(&path).map_err(|e| ParquetSinkError::io(sink, "removing stray file", &path, e))?;
-                    tracing::info!(sink, file = %path.display(), "removed a file not in the manifest (left by an interrupted run)");
-                    removed.push(path);
-                }
-            }
+    for relative in storage.list(sink)? {
+        let name = relative.rsplit('/').next().unwrap_or(&relative);
+        let stray = match name.strip_suffix(".tmp") {
+            Some(base) => is_part_file(base) || relative == MANIFEST_TMP,
+            None => is_part_file(name) && !listed.contains(relative.as_str()),
+        };
+        if stray {
+            storage.delete(sink, &relative)?;
+            let location = storage.describe(&relative);
+            tracing::info!(sink, file = %location, "removed a file not in the manifest (left by an interrupted run)");
+            removed.push(location);
         }
     }
     Ok(removed)
@@ -210,6 +170,8 @@ pub fn cleanup(sink: &str, dir: &Path, manifest: &Manifest) -> Result<Vec<PathBu
 
 #[cfg(test)]
 mod tests {
+    use std::fs;
+
     use super::*;
 
     fn entry(path: &str, part: Option<&str>, max_time: Time, max_time_rows: u64) -> FileEntry {
@@ -227,17 +189,22 @@ mod tests {
         Layout { mode: "changelog".into(), partition_by: vec!["d".into()], columns: vec!["v: Int64".into()] }
     }
 
+    fn local(dir: &std::path::Path) -> Storage {
+        Storage::new(&illunare_object_store::StoreUrl::Local(dir.display().to_string()))
+    }
+
     #[test]
     fn round_trip_and_positions() {
         let dir = tempfile::tempdir().unwrap();
-        assert_eq!(read("s", dir.path()).unwrap(), None);
+        let mut storage = local(dir.path());
+        assert_eq!(read("s", &mut storage).unwrap(), None);
         let mut m = Manifest::new("s", layout());
         m.frontier = Some(42);
         m.next_sequence = 3;
         m.files = vec![entry("d=a/x", Some("a"), 5, 2), entry("d=a/y", Some("a"), 5, 10), entry("d=a/z", Some("a"), 9, 1), entry("d=b/w", None, 3, 4)];
-        write("s", dir.path(), &m).unwrap();
+        write("s", &mut storage, &m).unwrap();
         assert!(!dir.path().join(MANIFEST_TMP).exists());
-        let back = read("s", dir.path()).unwrap().unwrap();
+        let back = read("s", &mut storage).unwrap().unwrap();
         assert_eq!(back, m);
         let positions = back.positions();
         assert_eq!(positions[&vec![Some("a".to_string())]], Position { time: 9, rows: 1 });
@@ -250,7 +217,7 @@ mod tests {
     fn bad_manifest_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
         fs::write(dir.path().join(MANIFEST_FILE), "{ not json").unwrap();
-        let err = read("s", dir.path()).unwrap_err();
+        let err = read("s", &mut local(dir.path())).unwrap_err();
         assert!(matches!(err, ParquetSinkError::BadManifest { .. }), "{err}");
     }
 
@@ -267,7 +234,7 @@ mod tests {
         fs::write(dir.path().join(MANIFEST_TMP), b"{}").unwrap();
         let mut m = Manifest::new("s", layout());
         m.files = vec![entry(&format!("d=a/{listed}"), Some("a"), 2, 1)];
-        let removed = cleanup("s", dir.path(), &m).unwrap();
+        let removed = cleanup("s", &mut local(dir.path()), &m).unwrap();
         assert_eq!(removed.len(), 3, "{removed:?}");
         let mut left: Vec<String> = fs::read_dir(&sub).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
         left.sort();

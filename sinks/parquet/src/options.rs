@@ -1,15 +1,15 @@
 //! The `WITH (…)` options of the `parquet` sink, validated once in `create`.
 //!
 //! Why a separate, pure step: `illunare check` calls `create`, so every mistake a pipeline
-//! author can make in the options (a typo, `s3://`, a zero rollover, an unknown compression, a
+//! author can make in the options (a typo, a `gs://` URL, a zero rollover, an unknown compression, a
 //! relation that already has a `_diff` column) must be reported there, naming the option,
 //! before any file is touched. Nothing in here reads or writes the file system.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use arrow::datatypes::{DataType, SchemaRef};
 use illunare_connector::{ConnectorError, Options};
+use illunare_object_store::{StoreUrl, UrlError};
 use parquet::basic::{Compression, ZstdLevel};
 
 use crate::partition::Partitioning;
@@ -53,7 +53,7 @@ impl Codec {
 #[derive(Debug)]
 pub struct SinkOptions {
     /// The output directory (created at the first commit if missing).
-    pub path: PathBuf,
+    pub path: StoreUrl,
     pub rollover_rows: u64,
     pub rollover_interval: Duration,
     pub mode: Mode,
@@ -91,19 +91,13 @@ impl SinkOptions {
     }
 }
 
-/// A local directory; URLs (`s3://…`, `file://…`) are refused.
-pub fn parse_path(path: &str) -> Result<PathBuf, ConnectorError> {
-    let trimmed = path.trim();
-    if trimmed.is_empty() {
-        return Err(ConnectorError::option("path", "is empty: name the output directory"));
+/// A local directory or an `s3://bucket/prefix` URL; other URLs are refused.
+pub fn parse_path(path: &str) -> Result<StoreUrl, ConnectorError> {
+    match StoreUrl::parse(path) {
+        Err(UrlError::Empty) => Err(ConnectorError::option("path", "is empty: name the output directory or s3:// prefix")),
+        Err(e) => Err(ConnectorError::option("path", e.to_string())),
+        Ok(url) => Ok(url),
     }
-    if let Some((scheme, _)) = trimmed.split_once("://") {
-        return Err(ConnectorError::option(
-            "path",
-            format!("'{trimmed}': '{scheme}://' paths are not supported yet by the parquet sink; give a local directory"),
-        ));
-    }
-    Ok(PathBuf::from(trimmed))
 }
 
 fn parse_mode(mode: Option<&str>) -> Result<Mode, ConnectorError> {
@@ -154,10 +148,11 @@ mod tests {
 
     #[test]
     fn paths() {
-        assert_eq!(parse_path(" out/alerts/ ").unwrap(), PathBuf::from("out/alerts/"));
-        let err = parse_path("s3://bucket/x").unwrap_err().to_string();
-        assert!(err.contains("path") && err.contains("not supported yet"), "{err}");
-        assert!(parse_path("  ").is_err());
+        assert_eq!(parse_path(" out/alerts/ ").unwrap(), StoreUrl::Local("out/alerts/".into()));
+        assert_eq!(parse_path("s3://lake/out/").unwrap(), StoreUrl::S3 { bucket: "lake".into(), key: "out".into() });
+        let err = parse_path("gs://bucket/x").unwrap_err().to_string();
+        assert!(err.contains("path") && err.contains("not supported"), "{err}");
+        assert!(parse_path("  ").unwrap_err().to_string().contains("empty"));
     }
 
     #[test]

@@ -1,10 +1,10 @@
 //! The sink itself: what one `commit` does, and how a restarted sink resumes exactly once.
 //!
-//! A commit: (1) on the first commit only, create the directory, read the manifest and delete
-//! stray files; (2) group the updates by partition in a deterministic order (time, then row)
+//! A commit: (1) on the first commit only, read the manifest and delete stray files; (2) group the updates by partition in a deterministic order (time, then row)
 //! and drop those the manifest says are already committed; (3) turn them into Arrow batches;
 //! (4) on a *copy* of the buffers, append them and cut every file that is due; (5) write those
-//! files (tmp + rename); (6) rewrite the manifest; (7) only then make the copy the sink's state.
+//! files (each atomically, see [`crate::storage`]); (6) rewrite the manifest; (7) only then
+//! make the copy the sink's state.
 //! Any error before (7) deletes the files this attempt wrote and leaves the sink exactly as it
 //! was, so the engine's retry with the same updates produces the same files (same names).
 //!
@@ -15,8 +15,6 @@
 //! still recorded for readers and also used for skipping; it is sound, just coarser.
 
 use std::collections::BTreeMap;
-use std::fs;
-use std::path::PathBuf;
 use std::time::Instant;
 
 use illunare_connector::{ConnectorError, Diff, Row, Sink, Time};
@@ -27,7 +25,8 @@ use crate::manifest::{self, FileEntry, Layout, Manifest, PartitionValue, Positio
 use crate::options::{Mode, SinkOptions};
 use crate::partition::PartitionKey;
 use crate::rows::{Encoder, TimeRuns};
-use crate::writer::{Pending, Rollover, file_name, next_cut, write_file};
+use crate::storage::Storage;
+use crate::writer::{Pending, Rollover, encode_file, file_name, next_cut};
 
 /// Updates of one commit for one partition (rows without partition columns).
 type Updates = Vec<(Row, Time, Diff)>;
@@ -39,6 +38,8 @@ pub struct ParquetSink {
     encoder: Encoder,
     properties: WriterProperties,
     layout: Layout,
+    /// Where the files go (`options.path`).
+    storage: Storage,
     /// Set by the first successful start (commit).
     state: Option<State>,
 }
@@ -60,30 +61,29 @@ struct State {
 
 impl ParquetSink {
     pub(crate) fn new(name: &str, from: &str, options: SinkOptions, encoder: Encoder, properties: WriterProperties, layout: Layout) -> ParquetSink {
-        ParquetSink { name: name.to_string(), from: from.to_string(), options, encoder, properties, layout, state: None }
+        let storage = Storage::new(&options.path);
+        ParquetSink { name: name.to_string(), from: from.to_string(), options, encoder, properties, layout, storage, state: None }
     }
 
-    /// Creates the directory, reads the manifest (checking it describes these files), and
-    /// deletes what an interrupted run left.
-    fn start(&self) -> Result<State, ParquetSinkError> {
-        let dir = &self.options.path;
-        fs::create_dir_all(dir).map_err(|e| ParquetSinkError::io(&self.name, "creating directory", dir, e))?;
-        let manifest = match manifest::read(&self.name, dir)? {
+    /// Reads the manifest (checking it describes these files), and deletes what an
+    /// interrupted run left.
+    fn start(&mut self) -> Result<State, ParquetSinkError> {
+        let manifest = match manifest::read(&self.name, &mut self.storage)? {
             None => Manifest::new(&self.name, self.layout.clone()),
             Some(m) if m.layout != self.layout => {
                 return Err(ParquetSinkError::ManifestMismatch {
                     sink: self.name.clone(),
-                    path: dir.join(manifest::MANIFEST_FILE),
+                    location: self.storage.describe(manifest::MANIFEST_FILE),
                     found: m.layout.to_string(),
                     expected: self.layout.to_string(),
                 });
             }
             Some(m) => m,
         };
-        let removed = manifest::cleanup(&self.name, dir, &manifest)?;
+        let removed = manifest::cleanup(&self.name, &mut self.storage, &manifest)?;
         tracing::info!(
             sink = %self.name,
-            path = %dir.display(),
+            path = %self.options.path,
             files = manifest.files.len(),
             frontier = ?manifest.frontier,
             removed = removed.len(),
@@ -174,7 +174,7 @@ impl ParquetSink {
 
     /// The commit proper: returns the new state, or an error with nothing changed on disk
     /// that a reader honouring the manifest could see.
-    fn commit_started(&self, state: &State, updates: &[(Row, Time, Diff)], frontier: Option<Time>) -> Result<State, ConnectorError> {
+    fn commit_started(&mut self, state: &State, updates: &[(Row, Time, Diff)], frontier: Option<Time>) -> Result<State, ConnectorError> {
         let groups = self.group(state, updates)?;
         let mut encoded: Vec<(PartitionKey, arrow::record_batch::RecordBatch, TimeRuns)> = Vec::with_capacity(groups.len());
         for (key, group) in &groups {
@@ -208,18 +208,17 @@ impl ParquetSink {
             return Ok(next);
         }
 
-        let mut written: Vec<PathBuf> = Vec::with_capacity(cuts.len());
+        let mut written: Vec<String> = Vec::with_capacity(cuts.len());
         let result = (|| {
             for (key, chunk) in &cuts {
-                let relative = self.options.partitioning.dir(key);
-                let dir = self.options.path.join(&relative);
-                let name = file_name(manifest.next_sequence, chunk.min_time, chunk.max_time);
-                write_file(&self.name, &dir, &name, self.encoder.file_schema(), &chunk.batches, &self.properties)?;
-                written.push(dir.join(&name));
-                let mut path: Vec<String> = relative.iter().map(|c| c.to_string_lossy().into_owned()).collect();
-                path.push(name);
+                let mut path: Vec<String> = self.options.partitioning.dir(key).iter().map(|c| c.to_string_lossy().into_owned()).collect();
+                path.push(file_name(manifest.next_sequence, chunk.min_time, chunk.max_time));
+                let path = path.join("/");
+                let bytes = encode_file(&self.name, &self.storage.describe(&path), self.encoder.file_schema(), &chunk.batches, &self.properties)?;
+                self.storage.put(&self.name, &path, bytes)?;
+                written.push(path.clone());
                 manifest.files.push(FileEntry {
-                    path: path.join("/"),
+                    path,
                     rows: chunk.rows,
                     min_time: chunk.min_time,
                     max_time: chunk.max_time,
@@ -235,12 +234,12 @@ impl ParquetSink {
                 });
                 manifest.next_sequence += 1;
             }
-            manifest::write(&self.name, &self.options.path, &manifest)
+            manifest::write(&self.name, &mut self.storage, &manifest)
         })();
         if let Err(e) = result {
             for path in &written {
                 // Best effort: a file left here is not in the manifest and is removed at start.
-                let _ = fs::remove_file(path);
+                let _ = self.storage.delete(&self.name, path);
             }
             return Err(e.into());
         }

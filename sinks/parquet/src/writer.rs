@@ -1,6 +1,6 @@
 //! The rolling part: rows buffered per partition until a file is due ([`Pending`],
-//! [`next_cut`]), file names ([`file_name`]), and writing one Parquet file through
-//! `<name>.tmp` and a rename ([`write_file`]).
+//! [`next_cut`]), file names ([`file_name`]), and encoding one Parquet file ([`encode_file`];
+//! [`crate::storage`] puts it in place atomically).
 //!
 //! Why buffer Arrow batches in memory until a file is cut, rather than stream rows into an
 //! open `.parquet.tmp` as they come: a commit must be all-or-nothing (the engine retries a
@@ -19,8 +19,6 @@
 //! tell a person what a file covers without opening it.
 
 use std::collections::VecDeque;
-use std::fs::{self, File};
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -31,7 +29,6 @@ use parquet::arrow::ArrowWriter;
 use parquet::file::properties::WriterProperties;
 
 use crate::error::ParquetSinkError;
-use crate::manifest::sync_dir;
 use crate::rows::TimeRuns;
 
 /// Digits of the sequence number in file names.
@@ -166,31 +163,14 @@ impl Pending {
     }
 }
 
-/// Writes `batches` as the Parquet file `dir/name`: into `dir/name.tmp`, synced, then renamed
-/// (and the directory synced). `dir` is created if missing. On failure the temporary file is
-/// removed and `dir/name` does not exist (unless an earlier attempt left it, in which case it
-/// is replaced by the next successful attempt).
-pub fn write_file(sink: &str, dir: &Path, name: &str, schema: &SchemaRef, batches: &[RecordBatch], properties: &WriterProperties) -> Result<(), ParquetSinkError> {
-    fs::create_dir_all(dir).map_err(|e| ParquetSinkError::io(sink, "creating directory", dir, e))?;
-    let path = dir.join(name);
-    let tmp = dir.join(format!("{name}.tmp"));
-    let parquet_error = |source| ParquetSinkError::Parquet { sink: sink.to_string(), path: path.clone(), source };
-    let result = (|| {
-        let file = File::create(&tmp).map_err(|e| ParquetSinkError::io(sink, "creating", &tmp, e))?;
-        let mut writer = ArrowWriter::try_new(file, Arc::clone(schema), Some(properties.clone())).map_err(parquet_error)?;
-        for batch in batches {
-            writer.write(batch).map_err(parquet_error)?;
-        }
-        let file = writer.into_inner().map_err(parquet_error)?;
-        file.sync_all().map_err(|e| ParquetSinkError::io(sink, "syncing", &tmp, e))?;
-        fs::rename(&tmp, &path).map_err(|e| ParquetSinkError::io(sink, "renaming into place", &path, e))?;
-        sync_dir(sink, dir)
-    })();
-    if result.is_err() {
-        // Best effort: the error returned is the one that matters.
-        let _ = fs::remove_file(&tmp);
+/// `batches` encoded as one Parquet file (`location` names it in errors).
+pub fn encode_file(sink: &str, location: &str, schema: &SchemaRef, batches: &[RecordBatch], properties: &WriterProperties) -> Result<Vec<u8>, ParquetSinkError> {
+    let parquet_error = |source| ParquetSinkError::Parquet { sink: sink.to_string(), location: location.to_string(), source };
+    let mut writer = ArrowWriter::try_new(Vec::new(), Arc::clone(schema), Some(properties.clone())).map_err(parquet_error)?;
+    for batch in batches {
+        writer.write(batch).map_err(parquet_error)?;
     }
-    result
+    writer.into_inner().map_err(parquet_error)
 }
 
 #[cfg(test)]

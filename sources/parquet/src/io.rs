@@ -1,10 +1,10 @@
 //! Async I/O from synchronous trait methods, and the Parquet reader over an object store.
 //!
 //! `create` and `splits` are synchronous but the stores are async, and they are called both from
-//! plain threads (timely workers) and from inside tokio runtimes (the oracle, tests). A
-//! `block_on` on the caller's thread would panic in the latter case, so [`block_on`] runs the
-//! future on a scoped thread with its own current-thread runtime: any caller works, and stores
-//! are built inside that runtime (see `Location::store`).
+//! plain threads (timely workers) and from inside tokio runtimes (the oracle, tests), so
+//! [`block_on`] runs the future on a helper thread with its own runtime
+//! (`illunare_object_store::block_on`), and stores are built inside that runtime (see
+//! `Location::store`).
 
 use std::future::Future;
 use std::ops::Range;
@@ -28,18 +28,7 @@ where
     T: Send,
     F: Future<Output = T>,
 {
-    std::thread::scope(|scope| {
-        scope
-            .spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .map_err(|e| ParquetSourceError::Thread(format!("cannot start a runtime: {e}")))?;
-                Ok(runtime.block_on(make()))
-            })
-            .join()
-            .unwrap_or_else(|_| Err(ParquetSourceError::Thread("the I/O thread panicked".into())))
-    })
+    illunare_object_store::block_on(make).map_err(|e| ParquetSourceError::Thread(e.to_string()))
 }
 
 /// A Parquet file in an object store, read by range, adding every byte it fetches to a

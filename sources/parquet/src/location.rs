@@ -1,8 +1,9 @@
 //! Where the files are: a local file, directory or glob, or an `s3://bucket/prefix` URL, and
 //! how they are listed — sorted, so every process derives the same split list.
 //!
-//! Both kinds are read through `object_store` (a `LocalFileSystem` or an `AmazonS3` built from
-//! the `AWS_*` environment), so there is one reading code path. Local listing uses the file
+//! The `path` option is parsed by `illunare_object_store` (as the Parquet sink parses its
+//! own). Both kinds are read through `object_store` (a `LocalFileSystem` or an `AmazonS3` built
+//! from the `AWS_*` environment), so there is one reading code path. Local listing uses the file
 //! system and the `glob` crate (the same glob rules as the `file` source); S3 listing lists the
 //! prefix before the first glob character and matches keys against the pattern.
 //!
@@ -15,6 +16,7 @@ use std::sync::Arc;
 
 use futures::TryStreamExt;
 use illunare_connector::ConnectorError;
+use illunare_object_store::{StoreUrl, s3_store};
 use object_store::ObjectStore;
 use object_store::ObjectStoreExt;
 use object_store::path::Path as ObjPath;
@@ -51,21 +53,10 @@ fn is_parquet(name: &str) -> bool {
 
 impl Location {
     pub fn parse(path: &str) -> Result<Location, ConnectorError> {
-        let path = path.trim();
-        if path.is_empty() {
-            return Err(ConnectorError::option("path", "must not be empty"));
+        match StoreUrl::parse(path).map_err(|e| ConnectorError::option("path", e.to_string()))? {
+            StoreUrl::Local(pattern) => Ok(Location::Local { pattern }),
+            StoreUrl::S3 { bucket, key } => Ok(Location::S3 { bucket, key }),
         }
-        if let Some(rest) = path.strip_prefix("s3://").or_else(|| path.strip_prefix("s3a://")) {
-            let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
-            if bucket.is_empty() {
-                return Err(ConnectorError::option("path", format!("'{path}' names no bucket (s3://bucket/prefix)")));
-            }
-            return Ok(Location::S3 { bucket: bucket.to_string(), key: key.trim_matches('/').to_string() });
-        }
-        if let Some((scheme, _)) = path.split_once("://") {
-            return Err(ConnectorError::option("path", format!("'{scheme}://' is not supported: give a local path or an s3:// URL")));
-        }
-        Ok(Location::Local { pattern: path.to_string() })
     }
 
     pub fn is_local(&self) -> bool {
@@ -78,11 +69,7 @@ impl Location {
         match self {
             Location::Local { .. } => Ok(Arc::new(object_store::local::LocalFileSystem::new())),
             Location::S3 { bucket, .. } => {
-                let s3 = object_store::aws::AmazonS3Builder::from_env()
-                    .with_bucket_name(bucket)
-                    .build()
-                    .map_err(|source| ParquetSourceError::Store { file: format!("s3://{bucket}"), source })?;
-                Ok(Arc::new(s3))
+                s3_store(bucket).map_err(|source| ParquetSourceError::Store { file: format!("s3://{bucket}"), source })
             }
         }
     }
@@ -203,13 +190,9 @@ mod tests {
     #[test]
     fn paths_and_urls_parse() {
         assert_eq!(Location::parse("data/*.parquet").unwrap(), Location::Local { pattern: "data/*.parquet".into() });
-        assert_eq!(Location::parse("s3://lake/tx/date=2024-01-01/").unwrap(), Location::S3 { bucket: "lake".into(), key: "tx/date=2024-01-01".into() });
-        assert_eq!(Location::parse("s3a://lake").unwrap(), Location::S3 { bucket: "lake".into(), key: String::new() });
         assert_eq!(Location::parse("s3://lake/tx/*.parquet").unwrap(), Location::S3 { bucket: "lake".into(), key: "tx/*.parquet".into() });
-        assert!(Location::parse("s3:///x").unwrap_err().to_string().contains("no bucket"));
-        assert!(Location::parse("gs://b/x").unwrap_err().to_string().contains("not supported"));
-        assert!(Location::parse(" ").is_err());
-        // Building an S3 store reads the environment only: no network.
+        let err = Location::parse("gs://b/x").unwrap_err().to_string();
+        assert!(err.contains("path") && err.contains("not supported"), "{err}");
         assert!(Location::parse("s3://lake/x").unwrap().store().is_ok());
     }
 
