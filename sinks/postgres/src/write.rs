@@ -5,7 +5,8 @@
 //!   BEGIN
 //!   SELECT table_name, frontier FROM illunare_sink_progress WHERE sink = $1 FOR UPDATE
 //!   -- updates with time < stored frontier were applied by an earlier commit: skipped
-//!   upsert: COPY pg_temp.illunare_staging (cols…, __illunare_upsert) FROM STDIN   (text format)
+//!   upsert: SAVEPOINT; COPY t (cols…) FROM STDIN; RELEASE     -- keys new to the view (copy_fresh)
+//!           COPY pg_temp.illunare_staging (cols…, __illunare_upsert) FROM STDIN   (text format)
 //!           DELETE FROM t USING staging s WHERE NOT s.__illunare_upsert AND t.k = s.k …
 //!           INSERT INTO t (cols…) SELECT cols… FROM staging WHERE __illunare_upsert
 //!             ON CONFLICT (key…) DO UPDATE SET c = EXCLUDED.c …   (DO NOTHING: all-key tables)
@@ -23,6 +24,7 @@
 use bytes::Bytes;
 use futures_util::{SinkExt, pin_mut};
 use illunare_types::{Diff, Row, Time, datum_to_text};
+use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, Statement, Transaction};
 
 use crate::PgSinkDef;
@@ -41,6 +43,9 @@ pub struct Session {
     pub client: Client,
     read_progress: Statement,
     write_progress: Statement,
+    /// Whether keys new to the view are COPYed straight into the table (see `copy_fresh`);
+    /// cleared for the session once the table turns out to hold other rows.
+    fresh_copy: bool,
 }
 
 /// What a commit did.
@@ -71,7 +76,7 @@ pub async fn open(def: &PgSinkDef) -> Result<Session, PgSinkError> {
     let statement = |e: tokio_postgres::Error| PgSinkError::postgres(&def.name, "preparing the progress statements", &e);
     let read_progress = client.prepare(&def.sql.read_progress).await.map_err(statement)?;
     let write_progress = client.prepare(&def.sql.write_progress).await.map_err(statement)?;
-    Ok(Session { client, read_progress, write_progress })
+    Ok(Session { client, read_progress, write_progress, fresh_copy: true })
 }
 
 /// Applies `updates` (those not yet applied) and records `frontier`, atomically.
@@ -103,13 +108,33 @@ pub async fn commit(session: &mut Session, def: &PgSinkDef, updates: &[(Row, Tim
     match &def.options.mode {
         Mode::Upsert { key } => {
             let reduction = reduce(live.iter().copied(), key).map_err(|e| reduce_error(def, e))?;
-            if !reduction.is_empty() {
-                let staged = reduction.upserts.iter().map(|r| (*r, true)).chain(reduction.deletes.iter().map(|r| (*r, false)));
-                rows = copy(&tx, def, &def.sql.copy_staging, staged.map(|(row, upsert)| (row, 1, Some(upsert))), Some(key)).await?;
+            // Keys new to the view in this commit go straight into the table when the table
+            // is known to hold only the view's rows (see `copy_fresh`); the rest is staged.
+            let mut staged_upserts: Vec<&Row> = Vec::with_capacity(reduction.upserts.len());
+            let mut fresh: Vec<&Row> = Vec::new();
+            for (row, replaced) in reduction.upserts.iter().zip(&reduction.replaced) {
+                if replaced.is_none() && session.fresh_copy {
+                    fresh.push(row);
+                } else {
+                    staged_upserts.push(row);
+                }
+            }
+            if !fresh.is_empty() {
+                match copy_fresh(&tx, def, &fresh).await? {
+                    Some(copied) => rows += copied,
+                    None => {
+                        session.fresh_copy = false;
+                        staged_upserts.extend(fresh);
+                    }
+                }
+            }
+            if !staged_upserts.is_empty() || !reduction.deletes.is_empty() {
+                let staged = staged_upserts.iter().map(|r| (*r, true)).chain(reduction.deletes.iter().map(|r| (*r, false)));
+                rows += copy(&tx, def, &def.sql.copy_staging, staged.map(|(row, upsert)| (row, 1, Some(upsert))), Some(key)).await.map_err(|e| e.into_sink(sink))?;
                 if !reduction.deletes.is_empty() {
                     tx.batch_execute(&def.sql.merge_delete).await.map_err(pg("deleting the staged keys from the table"))?;
                 }
-                if !reduction.upserts.is_empty() {
+                if !staged_upserts.is_empty() {
                     tx.batch_execute(&def.sql.merge_insert).await.map_err(pg("upserting the staged rows into the table"))?;
                 }
             }
@@ -117,13 +142,65 @@ pub async fn commit(session: &mut Session, def: &PgSinkDef, updates: &[(Row, Tim
         Mode::Append { ignore_retractions } => {
             let inserts = append(live.iter().copied(), *ignore_retractions).map_err(|e| reduce_error(def, e))?;
             if !inserts.is_empty() {
-                rows = copy(&tx, def, &def.sql.copy_target, inserts.into_iter().map(|(row, n)| (row, n, None)), None).await?;
+                rows = copy(&tx, def, &def.sql.copy_target, inserts.into_iter().map(|(row, n)| (row, n, None)), None).await.map_err(|e| e.into_sink(sink))?;
             }
         }
     }
     tx.execute(&session.write_progress, &[&sink, &label, &frontier]).await.map_err(pg("writing the progress row"))?;
     tx.commit().await.map_err(pg("committing"))?;
     Ok(Outcome { frontier, rows, skipped })
+}
+
+/// COPYs rows of keys new to the view straight into the table, under a savepoint: `Some(n)`
+/// when that worked, `None` when a row's key was already in the table (the savepoint is rolled
+/// back; the caller stages the rows instead and stops trying for this session).
+///
+/// Why this is the common case and still always correct: the table equals the view as of the
+/// progress row's frontier (each commit is one transaction), so a key the view did not hold
+/// before this commit (no retraction of it in the commit) is not in the table — unless
+/// something else wrote the table, or it held rows before the sink first ran. Then PostgreSQL
+/// refuses the COPY with a unique violation and the commit falls back to the staged
+/// `INSERT … ON CONFLICT`, which is right in every case. The fast path spares the staging COPY
+/// and PostgreSQL's speculative insertion for every new key: an insert-mostly view (events
+/// keyed by id, windows keyed by window) is written at about the speed of a plain COPY into
+/// the keyed table.
+async fn copy_fresh(tx: &Transaction<'_>, def: &PgSinkDef, fresh: &[&Row]) -> Result<Option<usize>, PgSinkError> {
+    let sink = def.name.as_str();
+    let pg = |context: &'static str| move |e: tokio_postgres::Error| PgSinkError::postgres(sink, context, &e);
+    tx.batch_execute("SAVEPOINT illunare_fresh_keys").await.map_err(pg("setting a savepoint"))?;
+    match copy(tx, def, &def.sql.copy_target, fresh.iter().map(|row| (*row, 1, None)), None).await {
+        Ok(copied) => {
+            tx.batch_execute("RELEASE SAVEPOINT illunare_fresh_keys").await.map_err(pg("releasing a savepoint"))?;
+            Ok(Some(copied))
+        }
+        Err(CopyError::Server(e)) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
+            tx.batch_execute("ROLLBACK TO SAVEPOINT illunare_fresh_keys").await.map_err(pg("rolling back to a savepoint"))?;
+            tracing::info!(
+                sink,
+                table = %def.options.table_label(),
+                "the table holds rows the view did not write (e.g. from before the sink's first run): \
+                 every commit now goes through the staged INSERT … ON CONFLICT ({})",
+                describe(&e)
+            );
+            Ok(None)
+        }
+        Err(e) => Err(e.into_sink(sink)),
+    }
+}
+
+/// Why a COPY failed: a row that cannot be encoded, or an error from the server.
+enum CopyError {
+    Encode(PgSinkError),
+    Server(tokio_postgres::Error),
+}
+
+impl CopyError {
+    fn into_sink(self, sink: &str) -> PgSinkError {
+        match self {
+            CopyError::Encode(e) => e,
+            CopyError::Server(e) => PgSinkError::postgres(sink, "copying rows", &e),
+        }
+    }
 }
 
 /// Streams rows through `COPY … FROM STDIN` (text format). Each item is a row, how many times
@@ -135,9 +212,9 @@ async fn copy<'a>(
     statement: &str,
     rows: impl Iterator<Item = (&'a Row, usize, Option<bool>)>,
     key: Option<&[usize]>,
-) -> Result<usize, PgSinkError> {
+) -> Result<usize, CopyError> {
     let sink = def.name.as_str();
-    let pg = |e: tokio_postgres::Error| PgSinkError::postgres(sink, "copying rows", &e);
+    let pg = CopyError::Server;
     let writer = tx.copy_in::<_, Bytes>(statement).await.map_err(pg)?;
     pin_mut!(writer);
     let mut buffer = String::with_capacity(CHUNK_BYTES + 4096);
@@ -147,11 +224,8 @@ async fn copy<'a>(
     for (row, times, upsert) in rows {
         line.clear();
         let only_key = if upsert == Some(false) { key } else { None };
-        encode_row(&mut line, &mut scratch, row, &def.options.columns, only_key).map_err(|(column, message)| PgSinkError::Encode {
-            sink: sink.to_string(),
-            column,
-            message,
-        })?;
+        encode_row(&mut line, &mut scratch, row, &def.options.columns, only_key)
+            .map_err(|(column, message)| CopyError::Encode(PgSinkError::Encode { sink: sink.to_string(), column, message }))?;
         if let Some(upsert) = upsert {
             line.push('\t');
             line.push(if upsert { 't' } else { 'f' });

@@ -91,6 +91,29 @@ fn inserts_updates_and_deletes_by_key_over_several_commits() {
     );
 }
 
+/// Keys new to the view are COPYed straight into the table; when the table already holds such
+/// a key (rows written before the sink's first run), PostgreSQL refuses that COPY and the commit
+/// falls back to the staged upsert: the result is the same, and later commits stay correct.
+#[test]
+fn rows_already_in_the_table_fall_back_to_the_staged_upsert() {
+    let db = TestDb::new("preexisting");
+    db.exec(&format!("CREATE TABLE {} (id BIGINT PRIMARY KEY, name TEXT, amount DOUBLE PRECISION)", db.table("accounts")));
+    db.exec(&format!("INSERT INTO {} VALUES (2, 'old', 0), (7, 'other', 7)", db.table("accounts")));
+    let mut sink = db.sink("pre", accounts_schema(), "accounts", &[("primary_key", "id")]);
+    // Key 1 is new to the table, key 2 is not: the direct COPY fails, the staged upsert wins.
+    sink.commit(&[upd(acc(1, "ann", 10.0), 1, 1), upd(acc(2, "bob", 20.0), 1, 1)], Some(2)).unwrap();
+    assert_eq!(accounts(&db, "accounts"), ["1|ann|10", "2|bob|20", "7|other|7"]);
+    // Later commits (now all staged) still insert, update and delete by key.
+    sink.commit(&[upd(acc(3, "cy", 30.0), 2, 1), upd(acc(1, "ann", 10.0), 3, -1), upd(acc(2, "bob", 20.0), 3, -1), upd(acc(2, "bob", 21.0), 3, 1)], Some(4))
+        .unwrap();
+    assert_eq!(accounts(&db, "accounts"), ["2|bob|21", "3|cy|30", "7|other|7"]);
+    // A fresh sink on a table the view alone wrote COPYs new keys directly (and still upserts).
+    let mut other = db.sink("clean", accounts_schema(), "clean", &[("primary_key", "id"), ("create_table", "true")]);
+    other.commit(&[upd(acc(5, "e", 5.0), 1, 1), upd(acc(6, "f", 6.0), 1, 1)], Some(2)).unwrap();
+    other.commit(&[upd(acc(5, "e", 5.0), 2, -1), upd(acc(5, "e", 5.5), 2, 1), upd(acc(8, "h", 8.0), 2, 1)], Some(3)).unwrap();
+    assert_eq!(accounts(&db, "clean"), ["5|e|5.5", "6|f|6", "8|h|8"]);
+}
+
 #[test]
 fn progress_only_commits_are_recorded() {
     let db = TestDb::new("progress");
