@@ -14,7 +14,7 @@ pub enum ParquetSinkError {
     #[error("sink '{sink}': {action} '{}': {source}", path.display())]
     Io { sink: String, action: &'static str, path: PathBuf, source: std::io::Error },
     #[error("sink '{sink}': {action} '{location}': {source}")]
-    Store { sink: String, action: &'static str, location: String, source: object_store::Error },
+    Store { sink: String, action: &'static str, location: String, source: Box<object_store::Error> },
     #[error("sink '{sink}': writing Parquet file '{location}': {source}")]
     Parquet { sink: String, location: String, source: parquet::errors::ParquetError },
     #[error("sink '{sink}': manifest '{location}' cannot be read: {message}; nothing was deleted (fix or remove the directory)")]
@@ -35,7 +35,7 @@ impl ParquetSinkError {
     }
 
     pub fn store(sink: &str, action: &'static str, location: String, source: object_store::Error) -> ParquetSinkError {
-        ParquetSinkError::Store { sink: sink.to_string(), action, location, source }
+        ParquetSinkError::Store { sink: sink.to_string(), action, location, source: Box::new(source) }
     }
 }
 
