@@ -11,6 +11,7 @@
 //! so the commit fails (with the key and rows in the message) instead of silently picking one.
 
 use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 
 use illunare_types::{Datum, Diff, Row, Time};
 
@@ -43,50 +44,73 @@ pub enum ReduceError<'a> {
     Retraction { row: &'a Row, time: Time },
 }
 
-#[derive(Default)]
-struct KeyState<'a> {
-    live: Vec<(&'a Row, Diff)>,
-    retracted: Option<&'a Row>,
+/// A row's key columns, hashed and compared in place: no allocation per update.
+#[derive(Clone, Copy)]
+struct KeyOf<'a> {
+    row: &'a Row,
+    key: &'a [usize],
 }
 
-/// Reduces `updates` to one upsert or delete per key (`key`: column indices).
-pub fn reduce<'a>(updates: impl IntoIterator<Item = &'a (Row, Time, Diff)>, key: &[usize]) -> Result<Reduction<'a>, ReduceError<'a>> {
-    let mut net: HashMap<&'a Row, Diff> = HashMap::new();
-    for (row, _, diff) in updates {
-        *net.entry(row).or_insert(0) += diff;
+impl Hash for KeyOf<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        for &i in self.key {
+            self.row.get(i).hash(state);
+        }
     }
-    let mut keys: HashMap<Vec<&'a Datum>, KeyState<'a>> = HashMap::new();
-    for (row, diff) in net {
-        if diff == 0 {
+}
+
+impl PartialEq for KeyOf<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.key.iter().all(|&i| self.row.get(i) == other.row.get(i))
+    }
+}
+
+impl Eq for KeyOf<'_> {}
+
+/// Reduces `updates` to one upsert or delete per key (`key`: column indices).
+///
+/// One pass: updates are grouped by key (hashing only the key columns), and within a key the
+/// diffs of equal rows are summed in a short list (a key's list holds the rows whose net count
+/// is not zero yet: usually the row it had before the commit and its newest row).
+pub fn reduce<'a>(updates: impl IntoIterator<Item = &'a (Row, Time, Diff)>, key: &'a [usize]) -> Result<Reduction<'a>, ReduceError<'a>> {
+    let mut keys: HashMap<KeyOf<'a>, Vec<(&'a Row, Diff)>, ahash::RandomState> = HashMap::default();
+    for (row, _, diff) in updates {
+        if *diff == 0 {
             continue;
         }
-        let k: Vec<&Datum> = key.iter().map(|&i| row.get(i)).collect();
-        let state = keys.entry(k).or_default();
-        if diff > 0 {
-            if let Some(position) = key.iter().position(|&i| row.get(i).is_null()) {
-                return Err(ReduceError::NullKey { column: key[position], row });
+        let rows = keys.entry(KeyOf { row, key }).or_default();
+        match rows.iter().position(|(r, _)| *r == row) {
+            Some(at) => {
+                rows[at].1 += diff;
+                if rows[at].1 == 0 {
+                    rows.swap_remove(at);
+                }
             }
-            state.live.push((row, diff));
-        } else {
-            state.retracted = Some(row);
+            None => rows.push((row, *diff)),
         }
     }
     let mut out = Reduction::default();
-    for (k, state) in keys {
-        match state.live.as_slice() {
-            [] => {
-                if let Some(row) = state.retracted {
+    for (k, rows) in keys {
+        let mut live = rows.iter().filter(|(_, n)| *n > 0);
+        let retracted = rows.iter().find(|(_, n)| *n < 0).map(|(r, _)| *r);
+        match (live.next(), live.next()) {
+            (None, _) => {
+                if let Some(row) = retracted {
                     out.deletes.push(row);
                 }
             }
-            [(row, 1)] => {
+            (Some((row, 1)), None) => {
+                if let Some(position) = key.iter().position(|&i| row.get(i).is_null()) {
+                    return Err(ReduceError::NullKey { column: key[position], row });
+                }
                 out.upserts.push(row);
-                out.replaced.push(state.retracted);
+                out.replaced.push(retracted);
             }
-            live => {
-                let mut rows: Vec<&Row> = live.iter().map(|(r, _)| *r).collect();
-                rows.sort();
-                return Err(ReduceError::DuplicateKey { key: k, count: live.iter().map(|(_, n)| n).sum(), rows });
+            _ => {
+                let live: Vec<&(&Row, Diff)> = rows.iter().filter(|(_, n)| *n > 0).collect();
+                let mut shown: Vec<&Row> = live.iter().map(|(r, _)| *r).collect();
+                shown.sort();
+                return Err(ReduceError::DuplicateKey { key: key.iter().map(|&i| k.row.get(i)).collect(), count: live.iter().map(|(_, n)| n).sum(), rows: shown });
             }
         }
     }

@@ -360,13 +360,13 @@ fn run_worker(worker: &mut timely::worker::Worker, shared: &Shared, commands: Re
                 None
             };
             let input = input.ok.clone().probe_with(&probe);
-            render_sink(input, &sink.name, built, sink.commit_interval);
+            render_sink(input, &sink.name, built, sink.commit_interval, false);
         }
         for name in &spec.captures {
             let Some(input) = ctx.get(name) else { continue };
             let sink: Option<Box<dyn Sink>> = if is_zero { shared.snapshots.get(name).map(|h| Box::new(SnapshotSink(h.clone())) as Box<dyn Sink>) } else { None };
             let input = input.ok.clone().probe_with(&probe);
-            render_sink(input, name, sink, Duration::ZERO);
+            render_sink(input, name, sink, Duration::ZERO, true);
         }
         inputs
     });

@@ -6,73 +6,185 @@
 //! the input ends, is never delayed). A failed commit keeps its updates and is retried, so
 //! nothing is lost. The same operator feeds in-memory snapshots (`SnapshotSink`) used by tests,
 //! `run`'s summary and serving.
+//!
+//! Why connector commits run on a thread of their own ([`Committer::Thread`]): a commit is I/O
+//! (a PostgreSQL transaction, a Kafka transaction, files put on S3) that can take as long as
+//! computing the updates did. Run inline, it stops worker 0 — and with it every operator of the
+//! dataflow on that worker — for the whole round trip, so compute and I/O add up. On its own
+//! thread, worker 0 keeps computing (and stashing the next updates) while one commit is in
+//! flight; commits stay strictly ordered because the next one starts only after the previous
+//! one is acknowledged. Consolidating and sorting a commit's updates moves to that thread too.
+//! In-memory snapshot sinks commit inline ([`Committer::Inline`]): they are cheap, and readers
+//! expect them to follow the dataflow closely.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crossbeam_channel::{Receiver, Sender};
 use differential_dataflow::consolidation::consolidate_updates;
 use illunare_connector::{ConnectorError, Sink};
 use illunare_types::{Diff, Row, Time};
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
+use timely::scheduling::SyncActivator;
 
 use crate::Coll;
 
-/// Attaches `sink` (present on worker 0 only) to `input`.
-pub fn render_sink(input: Coll<'_>, name: &str, mut sink: Option<Box<dyn Sink>>, commit_interval: Duration) {
+/// How long a failed commit waits before it is retried (with whatever arrived meanwhile).
+const RETRY_AFTER: Duration = Duration::from_millis(500);
+
+type Updates = Vec<(Row, Time, Diff)>;
+
+/// What became of a commit: acknowledged through `upper`, or failed (its updates handed back).
+struct Outcome {
+    upper: Option<Time>,
+    failed: Option<(ConnectorError, Updates)>,
+}
+
+/// Runs commits: inline on the worker, or on a dedicated thread.
+enum Committer {
+    Inline { sink: Box<dyn Sink>, done: Option<Outcome> },
+    Thread { jobs: Sender<(Updates, Option<Time>)>, outcomes: Receiver<Outcome>, lost: Option<Outcome> },
+}
+
+/// Consolidates and orders a commit's updates, commits them, and says how it went.
+fn commit(sink: &mut dyn Sink, mut updates: Updates, upper: Option<Time>) -> Outcome {
+    // Consolidation leaves the updates sorted by (row, time); a stable sort by time alone then
+    // gives (time, row) order without comparing rows again.
+    consolidate_updates(&mut updates);
+    updates.sort_by_key(|u| u.1);
+    match sink.commit(&updates, upper) {
+        Ok(()) => Outcome { upper, failed: None },
+        Err(e) => Outcome { upper, failed: Some((e, updates)) },
+    }
+}
+
+impl Committer {
+    /// A thread named after the sink that commits whatever it is sent, in order, and wakes the
+    /// operator after each commit. It ends when the operator (the job sender) is dropped.
+    fn thread(name: &str, mut sink: Box<dyn Sink>, wake: SyncActivator) -> Result<Committer, std::io::Error> {
+        let (jobs, incoming) = crossbeam_channel::bounded::<(Updates, Option<Time>)>(1);
+        let (report, outcomes) = crossbeam_channel::unbounded();
+        std::thread::Builder::new().name(format!("sink-{name}")).spawn(move || {
+            for (updates, upper) in incoming {
+                if report.send(commit(sink.as_mut(), updates, upper)).is_err() {
+                    break;
+                }
+                // The operator is gone when this fails: the loop ends with the channel.
+                let _ = wake.activate();
+            }
+        })?;
+        Ok(Committer::Thread { jobs, outcomes, lost: None })
+    }
+
+    /// Starts a commit (inline: runs it).
+    fn start(&mut self, updates: Updates, upper: Option<Time>) {
+        match self {
+            Committer::Inline { sink, done } => *done = Some(commit(sink.as_mut(), updates, upper)),
+            Committer::Thread { jobs, lost, .. } => {
+                // The thread ends only when this sender is dropped, or when a sink panicked;
+                // then every commit fails (and is retried, so the pipeline never claims success).
+                if let Err(crossbeam_channel::SendError((updates, upper))) = jobs.send((updates, upper)) {
+                    *lost = Some(Outcome { upper, failed: Some((ConnectorError::Other("the sink's commit thread has stopped (the sink panicked)".into()), updates)) });
+                }
+            }
+        }
+    }
+
+    /// The outcome of the commit in flight, once it is known.
+    fn poll(&mut self) -> Option<Outcome> {
+        match self {
+            Committer::Inline { done, .. } => done.take(),
+            Committer::Thread { outcomes, lost, .. } => lost.take().or_else(|| outcomes.try_recv().ok()),
+        }
+    }
+}
+
+/// Attaches `sink` (present on worker 0 only) to `input`. With `inline`, commits run on the
+/// worker (snapshots); otherwise on a thread of the sink's own.
+pub fn render_sink(input: Coll<'_>, name: &str, sink: Option<Box<dyn Sink>>, commit_interval: Duration, inline: bool) {
     let name = name.to_string();
     let scope = input.scope();
     let mut builder = OperatorBuilder::new(format!("Sink({name})"), scope);
     let info = builder.operator_info();
     let mut handle = builder.new_input(input.inner, Exchange::new(|_: &(Row, Time, Diff)| 0u64));
     let activator = scope.activator_for(info.address.clone());
-    let mut pending: Vec<(Row, Time, Diff)> = Vec::new();
+    let mut committer = sink.and_then(|sink| {
+        if inline {
+            return Some(Committer::Inline { sink, done: None });
+        }
+        let wake = scope.worker().sync_activator_for(info.address.to_vec());
+        match Committer::thread(&name, sink, wake) {
+            Ok(committer) => Some(committer),
+            Err(e) => {
+                tracing::error!(sink = %name, "cannot start the sink's commit thread: {e}");
+                None
+            }
+        }
+    });
+    let mut pending: Updates = Vec::new();
     let mut last_commit: Option<Instant> = None;
+    let mut retry_at: Option<Instant> = None;
+    let mut in_flight = false;
     let mut finished = false;
     let mut committed_upper: Option<Time> = Some(0);
     builder.build_reschedule(move |_capabilities| {
         move |frontiers| {
             let mut step = || {
-            handle.for_each(|_time, data| pending.append(data));
-            if finished {
-                return;
-            }
-            let Some(sink) = sink.as_mut() else {
-                pending.clear();
-                return;
-            };
-            let upper = frontiers[0].frontier().first().copied();
-            let done = upper.is_none();
-            if let Some(last) = last_commit
-                && !done
-                && last.elapsed() < commit_interval
-            {
-                activator.activate_after(commit_interval - last.elapsed());
-                return;
-            }
-            let (mut ready, rest): (Vec<_>, Vec<_>) = pending.drain(..).partition(|(_, t, _)| upper.is_none_or(|u| *t < u));
-            pending = rest;
-            if ready.is_empty() && last_commit.is_some() && !done && upper == committed_upper {
-                return;
-            }
-            consolidate_updates(&mut ready);
-            ready.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
-            match sink.commit(&ready, upper) {
-                Ok(()) => {
-                    last_commit = Some(Instant::now());
-                    committed_upper = upper;
-                    finished = done;
+                handle.for_each(|_time, data| pending.append(data));
+                let Some(committer) = committer.as_mut() else {
+                    pending.clear();
+                    return;
+                };
+                // One round per commit; an inline commit's outcome is handled in the next round.
+                while !finished {
+                    if in_flight {
+                        // A thread's outcome wakes the operator when it arrives.
+                        let Some(outcome) = committer.poll() else { return };
+                        in_flight = false;
+                        match outcome.failed {
+                            None => {
+                                committed_upper = outcome.upper;
+                                finished = outcome.upper.is_none();
+                                continue;
+                            }
+                            Some((e, updates)) => {
+                                tracing::error!(sink = %name, "commit failed, will retry: {e}");
+                                pending.extend(updates);
+                                retry_at = Some(Instant::now() + RETRY_AFTER);
+                            }
+                        }
+                    }
+                    let now = Instant::now();
+                    if let Some(at) = retry_at {
+                        if now < at {
+                            activator.activate_after(at - now);
+                            return;
+                        }
+                        retry_at = None;
+                    }
+                    let upper = frontiers[0].frontier().first().copied();
+                    let done = upper.is_none();
+                    if let Some(last) = last_commit
+                        && !done
+                        && now.saturating_duration_since(last) < commit_interval
+                    {
+                        activator.activate_after(commit_interval - now.saturating_duration_since(last));
+                        return;
+                    }
+                    let (ready, rest): (Vec<_>, Vec<_>) = pending.drain(..).partition(|(_, t, _)| upper.is_none_or(|u| *t < u));
+                    pending = rest;
+                    if ready.is_empty() && last_commit.is_some() && !done && upper == committed_upper {
+                        return;
+                    }
+                    last_commit = Some(now);
+                    in_flight = true;
+                    committer.start(ready, upper);
                 }
-                Err(e) => {
-                    tracing::error!(sink = %name, "commit failed, will retry: {e}");
-                    pending.extend(ready);
-                    activator.activate_after(Duration::from_millis(500));
-                }
-            }
             };
             step();
             // Stay scheduled until the final commit went through: nothing may be lost.
-            sink.is_some() && !finished
+            committer.is_some() && !finished
         }
     });
 }

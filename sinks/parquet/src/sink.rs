@@ -1,6 +1,7 @@
 //! The sink itself: what one `commit` does, and how a restarted sink resumes exactly once.
 //!
-//! A commit: (1) on the first commit only, read the manifest and delete stray files; (2) group the updates by partition in a deterministic order (time, then row)
+//! A commit: (1) on the first commit only, create the directory (locally), read the manifest
+//! and delete stray files; (2) group the updates by partition in a deterministic order (time, then row)
 //! and drop those the manifest says are already committed; (3) turn them into Arrow batches;
 //! (4) on a *copy* of the buffers, append them and cut every file that is due; (5) write those
 //! files (each atomically, see [`crate::storage`]); (6) rewrite the manifest; (7) only then
@@ -68,6 +69,7 @@ impl ParquetSink {
     /// Reads the manifest (checking it describes these files), and deletes what an
     /// interrupted run left.
     fn start(&mut self) -> Result<State, ParquetSinkError> {
+        self.storage.prepare(&self.name)?;
         let manifest = match manifest::read(&self.name, &mut self.storage)? {
             None => Manifest::new(&self.name, self.layout.clone()),
             Some(m) if m.layout != self.layout => {

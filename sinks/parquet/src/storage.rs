@@ -69,6 +69,15 @@ impl Storage {
         }
     }
 
+    /// Makes sure the root exists (a local directory is created; an S3 prefix needs nothing),
+    /// so that a directory that cannot be created is reported at the first commit.
+    pub fn prepare(&mut self, sink: &str) -> Result<(), ParquetSinkError> {
+        match self {
+            Storage::Local { root } => fs::create_dir_all(&*root).map_err(|e| ParquetSinkError::io(sink, "creating directory", root, e)),
+            Storage::S3 { .. } => Ok(()),
+        }
+    }
+
     /// The contents of `relative`, `None` when it does not exist.
     pub fn read(&mut self, sink: &str, relative: &str) -> Result<Option<Vec<u8>>, ParquetSinkError> {
         match self {

@@ -286,15 +286,22 @@ pub fn decimal_text(v: i128, scale: i8) -> String {
 
 /// Appends `raw` escaped for the COPY text format (backslash, tab, newline, carriage return).
 pub fn copy_escape(out: &mut String, raw: &str) {
-    for c in raw.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\t' => out.push_str("\\t"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            c => out.push(c),
-        }
+    // Runs without a special byte are copied whole (the four specials are ASCII, so slicing
+    // at them is always on a char boundary).
+    let mut start = 0;
+    for (i, byte) in raw.bytes().enumerate() {
+        let escaped = match byte {
+            b'\\' => "\\\\",
+            b'\t' => "\\t",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            _ => continue,
+        };
+        out.push_str(&raw[start..i]);
+        out.push_str(escaped);
+        start = i + 1;
     }
+    out.push_str(&raw[start..]);
 }
 
 /// The COPY text representation of NULL.
@@ -307,6 +314,16 @@ mod tests {
     use arrow::datatypes::{Field, Fields};
 
     use super::*;
+
+    #[test]
+    fn copy_escape_keeps_text_and_escapes_specials() {
+        let mut out = String::new();
+        copy_escape(&mut out, "São Paulo\t→\\x\r\nend");
+        assert_eq!(out, "São Paulo\\t→\\\\x\\r\\nend");
+        out.clear();
+        copy_escape(&mut out, "plain");
+        assert_eq!(out, "plain");
+    }
 
     fn text(d: Datum, dt: DataType) -> String {
         let pg = pg_type(&dt).unwrap();
