@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use differential_dataflow::AsCollection;
-use illunare_connector::{ErrorRecord, Position, Source, SourceChunk};
+use illunare_connector::{ConnectorError, ErrorRecord, Position, Source, SourceChunk, SplitReader};
 use illunare_types::{Diff, Row, Time, batch_to_rows, rows_to_batch};
 use timely::dataflow::operators::generic::OutputBuilder;
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
@@ -65,7 +65,7 @@ async fn read_split(
     let mut failures = 0u32;
     let mut backoff = Duration::from_millis(100);
     'reopen: while !stop.load(Ordering::Relaxed) {
-        let mut reader = match source.open(&split, position.as_ref()) {
+        let mut reader = match open_blocking(source.as_ref(), &split, position.as_ref()) {
             Ok(r) => r,
             Err(e) => {
                 failures += 1;
@@ -423,4 +423,16 @@ pub struct SourceOutputs<'s> {
     pub eval_errors: Coll<'s>,
     /// Rows that arrived behind the frontier (event-time sources only).
     pub late: Coll<'s>,
+}
+
+/// `Source::open` is synchronous and may block on the network (Kafka metadata, a TCP connect,
+/// a Parquet footer). On the I/O runtime's worker threads that would stall every other split
+/// reader scheduled there, so the call is made under `block_in_place`, which hands the thread's
+/// other tasks to another worker first. (A current-thread runtime cannot do that; there the
+/// call is made as is.)
+fn open_blocking(source: &dyn Source, split: &illunare_connector::Split, position: Option<&Position>) -> Result<Box<dyn SplitReader>, ConnectorError> {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(|| source.open(split, position)),
+        _ => source.open(split, position),
+    }
 }
