@@ -59,7 +59,8 @@ pub fn backfill(args: &BackfillArgs) -> Result<ExitCode> {
     let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
     let replacements = args.sources.iter().map(|a| parse_replacement(a)).collect::<Result<Vec<_>>>()?;
     let shown = file.display().to_string();
-    let (planner, mut statements) = match illunare_sql::plan_pipeline(&text) {
+    let planner = illunare_sql::Planner::with_schema_resolver(illunare_coord::schema_resolver(&crate::registry()));
+    let (planner, mut statements) = match illunare_sql::plan_with(planner, &text) {
         Ok(planned) => planned,
         Err(e) => {
             eprintln!("{}", e.render(&shown, &text));

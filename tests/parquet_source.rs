@@ -171,6 +171,41 @@ fn hive_partition_directories_become_columns() {
     }
 }
 
+/// A source declared without columns reads them from the first file's footer, plus the Hive
+/// partition directories (as VARCHAR); a WATERMARK alone may stand in the column list. The
+/// result equals the same pipeline with the columns declared.
+#[test]
+fn columns_come_from_the_files_when_none_are_declared() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (region, file) in [("eu", 0), ("us", 1)] {
+        let txs: Vec<Tx> = (0..300).map(|i| (i % 7 + file * 10, (i % 13) as f64, JAN1_MS + i * 997)).collect();
+        write_parquet(&dir.path().join(format!("region={region}/part-{file}.parquet")), &tx_batch(&txs, Some(4)), 100, true);
+    }
+    let views = |columns: &str| {
+        let text = format!(
+            "CREATE SOURCE lake {columns} WITH (connector = 'parquet', path = '{}');
+             CREATE VIEW per_minute AS
+               SELECT region, card_id, window_start, count(*) AS n, sum(amount) AS total, max(payload) AS last_payload
+               FROM TUMBLE(lake, ts, INTERVAL '1' MINUTE) GROUP BY region, card_id, window_start;",
+            dir.path().display()
+        );
+        let pipeline = illunare_coord::Pipeline::load(&text, &common::registry()).expect("load");
+        let schema = pipeline.planner.catalog()["lake"].schema.clone();
+        (common::run_and_compare(&text, 2), schema)
+    };
+    let (inferred, schema) = views("(WATERMARK FOR ts AS ts - INTERVAL '1' SECOND)");
+    let names: Vec<String> = schema.fields().iter().map(|f| format!("{} {}", f.name(), f.data_type())).collect();
+    assert_eq!(names, ["card_id Int64", "amount Float64", "ts Timestamp(ms)", "payload Utf8", "region Utf8"]);
+    let (declared, _) = views(
+        "(card_id BIGINT NOT NULL, amount DOUBLE, ts TIMESTAMP(3), payload VARCHAR, region VARCHAR, WATERMARK FOR ts AS ts - INTERVAL '1' SECOND)",
+    );
+    assert_eq!(inferred["per_minute"], declared["per_minute"]);
+    assert!(inferred["per_minute"].len() > 20, "{}", inferred["per_minute"].len());
+    // Without a WATERMARK the column list may be left out altogether.
+    let text = format!("CREATE SOURCE lake WITH (connector = 'parquet', path = '{}'); CREATE VIEW n AS SELECT count(*) AS n FROM lake;", dir.path().display());
+    assert_eq!(common::run_and_compare(&text, 1)["n"].len(), 1);
+}
+
 fn counter(pipeline: &illunare_coord::Pipeline, source: &str, name: &str) -> u64 {
     let source = pipeline.source(source).expect("source");
     source.counters().into_iter().find(|(k, _)| *k == name).map(|(_, v)| v).unwrap_or_else(|| panic!("no counter {name}"))

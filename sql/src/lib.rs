@@ -23,13 +23,18 @@ pub use dml::{TableSnapshot, TableSnapshots, execute_dml};
 pub use error::{Location, SqlError};
 pub use parser::{ParsedStatement, StatementAst, parse_pipeline};
 pub use planner::{
-    CatalogEntry, DmlDef, DmlKind, Planner, RelationKind, SinkDef, SourceDef, Statement, TableDef, ViewDef, WatermarkDef,
+    CatalogEntry, DmlDef, DmlKind, Planner, RelationKind, SchemaResolver, SinkDef, SourceDef, Statement, TableDef, ViewDef, WatermarkDef,
     session_context,
 };
 
-/// Parses and plans a whole pipeline file.
+/// Parses and plans a whole pipeline file (every source declares its columns).
 pub fn plan_pipeline(text: &str) -> Result<(Planner, Vec<Statement>), SqlError> {
-    let mut planner = Planner::new();
+    plan_with(Planner::new(), text)
+}
+
+/// Parses and plans a whole pipeline file with `planner` (e.g. one that can read the columns of
+/// sources declared without them, `Planner::with_schema_resolver`).
+pub fn plan_with(mut planner: Planner, text: &str) -> Result<(Planner, Vec<Statement>), SqlError> {
     let mut out = Vec::new();
     for stmt in parse_pipeline(text)? {
         out.push(planner.plan(&stmt)?);

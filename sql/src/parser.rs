@@ -1,8 +1,8 @@
 //! Splits a pipeline file into statements and parses illunare's own DDL.
 //!
 //! Standard statements (CREATE TABLE / VIEW / MATERIALIZED VIEW, INSERT, UPDATE, DELETE, SELECT)
-//! are parsed by sqlparser, DataFusion's parser. `CREATE SOURCE … WITH (…)` (with an optional
-//! `WATERMARK FOR col AS expr`) and `CREATE SINK … FROM … WITH (…)` are parsed here with the same
+//! are parsed by sqlparser, DataFusion's parser. `CREATE SOURCE name [(columns…)] WITH (…)` (the
+//! column list may hold a `WATERMARK FOR col AS expr`, or be left out) and `CREATE SINK … FROM … WITH (…)` are parsed here with the same
 //! parser's primitives, so positions stay exact for every statement of the file.
 
 use datafusion::sql::sqlparser::ast::{ColumnDef, Expr as SqlExpr, Ident, ObjectName, Statement as SqlStatement};
@@ -136,6 +136,13 @@ fn parse_create_source(parser: &mut Parser) -> Result<StatementAst, ParserError>
     let name = normalize_name(&parser.parse_object_name(false)?);
     let mut columns = Vec::new();
     let mut watermark = None;
+    // Without a column list (or with only a WATERMARK in it) the connector supplies the
+    // columns from the data (`SourceConnector::infer_schema`).
+    if parser.parse_keyword(Keyword::WITH) {
+        parser.prev_token();
+        let options = parse_with_options(parser)?;
+        return Ok(StatementAst::CreateSource { name, columns, watermark, options });
+    }
     parser.expect_token(&Token::LParen)?;
     loop {
         if is_word(&parser.peek_token().token, "WATERMARK") {
@@ -226,6 +233,16 @@ mod tests {
     fn syntax_errors_point_at_the_token() {
         let err = parse_pipeline("CREATE VIEW v AS\nSELECT a FROM t WHERE;").unwrap_err();
         assert_eq!(err.location.line, 2, "{err}");
+        match &parse_pipeline("CREATE SOURCE h WITH (connector = 'parquet', path = 'x');").unwrap()[0].ast {
+            StatementAst::CreateSource { columns, watermark, options, .. } => {
+                assert!(columns.is_empty() && watermark.is_none() && options.len() == 2);
+            }
+            other => panic!("{other:?}"),
+        }
+        match &parse_pipeline("CREATE SOURCE h (WATERMARK FOR ts AS ts - INTERVAL '1' SECOND) WITH (connector = 'parquet');").unwrap()[0].ast {
+            StatementAst::CreateSource { columns, watermark, .. } => assert!(columns.is_empty() && watermark.is_some()),
+            other => panic!("{other:?}"),
+        }
         let err = parse_pipeline("CREATE SOURCE s (a INT) WITH (x 'y');").unwrap_err();
         assert_eq!(err.location.line, 1);
         assert!(err.location.column > 20, "{err}");

@@ -147,7 +147,13 @@ pub struct Planner {
     ctx: SessionContext,
     catalog: BTreeMap<String, CatalogEntry>,
     lowerer: Lowerer,
+    /// Supplies the columns of sources declared without them.
+    schemas: Option<SchemaResolver>,
 }
+
+/// The columns of a source declared without a column list, from its `WITH` options (the
+/// connector reads them from the data: Parquet footers). `Ok(None)`: this connector cannot.
+pub type SchemaResolver = Arc<dyn Fn(&[(String, String)]) -> Result<Option<SchemaRef>, String> + Send + Sync>;
 
 impl Default for Planner {
     fn default() -> Self {
@@ -190,7 +196,12 @@ fn lower_error(e: LowerError, stmt: &ParsedStatement) -> SqlError {
 
 impl Planner {
     pub fn new() -> Self {
-        Planner { ctx: session_context(), catalog: BTreeMap::new(), lowerer: Lowerer::new() }
+        Planner { ctx: session_context(), catalog: BTreeMap::new(), lowerer: Lowerer::new(), schemas: None }
+    }
+
+    /// A planner that asks `schemas` for the columns of sources declared without them.
+    pub fn with_schema_resolver(schemas: SchemaResolver) -> Self {
+        Planner { schemas: Some(schemas), ..Planner::new() }
     }
 
     pub fn catalog(&self) -> &BTreeMap<String, CatalogEntry> {
@@ -247,7 +258,7 @@ impl Planner {
     pub fn plan(&mut self, stmt: &ParsedStatement) -> Result<Statement, SqlError> {
         match &stmt.ast {
             StatementAst::CreateSource { name, columns, watermark, options } => {
-                let schema = self.columns_schema(name, columns, stmt)?;
+                let schema = if columns.is_empty() { self.inferred_schema(name, options, stmt)? } else { self.columns_schema(name, columns, stmt)? };
                 let watermark = match watermark {
                     None => None,
                     Some((column, expr)) => {
@@ -319,6 +330,24 @@ impl Planner {
                 }))
             }
             StatementAst::Sql(sql) => self.plan_sql(sql, stmt),
+        }
+    }
+
+    /// The columns of a source declared without a column list, from its connector.
+    fn inferred_schema(&self, name: &str, options: &[(String, String)], stmt: &ParsedStatement) -> Result<SchemaRef, SqlError> {
+        let connector = options.iter().find(|(k, _)| k == "connector").map(|(_, v)| v.as_str()).unwrap_or("?");
+        let declare = "declare the columns: CREATE SOURCE name (col TYPE, …) WITH (…)";
+        let Some(resolve) = &self.schemas else {
+            return Err(SqlError::new(stmt.location, format!("source '{name}' declares no columns")).with_hint(declare));
+        };
+        match resolve(options) {
+            Ok(Some(schema)) => {
+                check_unique_names(name, &schema, stmt)?;
+                Ok(schema)
+            }
+            Ok(None) => Err(SqlError::new(stmt.location, format!("source '{name}' declares no columns, and connector '{connector}' cannot tell them from its data"))
+                .with_hint(declare)),
+            Err(e) => Err(SqlError::new(stmt.location, format!("source '{name}': cannot read its columns from the data: {e}"))),
         }
     }
 

@@ -116,6 +116,13 @@ pub trait SourceConnector: Send + Sync {
     /// Validates the spec (options, declared columns) and builds the source. Called by
     /// `check` too, so it must not read data or contact servers.
     fn create(&self, spec: &SourceSpec) -> Result<Arc<dyn Source>, ConnectorError>;
+    /// The columns of a source declared without them (`CREATE SOURCE s WITH (…)`), when the
+    /// connector can read them from the data itself (Parquet footers); `None` when it cannot,
+    /// and the source must declare its columns. Called while the pipeline is planned, before
+    /// `create`, with all of the source's options.
+    fn infer_schema(&self, _options: &Options) -> Result<Option<SchemaRef>, ConnectorError> {
+        Ok(None)
+    }
 }
 
 pub trait Source: Send + Sync {

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use illunare_connector::{ConnectorError, Options, Registry, SinkSpec, Source, SourceSpec};
 use illunare_dataflow::{ClusterConfig, DataflowSpec, EventTime, Runtime, SinkRuntimeSpec, SnapshotState, TableSpec};
-use illunare_sql::{Location, Planner, SqlError, Statement, plan_pipeline};
+use illunare_sql::{Location, Planner, SchemaResolver, SqlError, Statement, plan_with};
 use illunare_types::{Row, Time};
 
 pub use tables::Tables;
@@ -76,10 +76,20 @@ pub struct Pipeline {
     runtime: Option<Runtime>,
 }
 
+/// Sources declared without columns get them from their connector (`infer_schema`).
+pub fn schema_resolver(registry: &Registry) -> SchemaResolver {
+    let registry = registry.clone();
+    Arc::new(move |options: &[(String, String)]| {
+        let connector = options.iter().find(|(k, _)| k == "connector").map(|(_, v)| v.as_str()).unwrap_or_default();
+        let factory = registry.source(connector).map_err(|e| e.to_string())?;
+        factory.infer_schema(&Options::new(options.to_vec())).map_err(|e| e.to_string())
+    })
+}
+
 impl Pipeline {
     /// Parses, plans and validates a pipeline (what `illunare check` does). Nothing runs.
     pub fn load(text: &str, registry: &Registry) -> Result<Pipeline, CoordError> {
-        let (planner, statements) = plan_pipeline(text)?;
+        let (planner, statements) = plan_with(Planner::with_schema_resolver(schema_resolver(registry)), text)?;
         Pipeline::new(planner, statements, registry)
     }
 

@@ -3,6 +3,7 @@
 //! ```sql
 //! CREATE SOURCE history (card_id BIGINT, amount DOUBLE, ts TIMESTAMP, WATERMARK FOR ts AS ts - INTERVAL '5' SECOND)
 //!   WITH (connector = 'parquet', path = 'data/tx/*.parquet');   -- or a directory, or s3://bucket/prefix/
+//! CREATE SOURCE lake WITH (connector = 'parquet', path = 'data/tx/');   -- columns from the first file
 //! ```
 //!
 //! Why it is built this way (see `docs/design/parquet-source.md` for the alternatives):
@@ -15,6 +16,10 @@
 //! - **Pushdown is a narrowing of the source** ([`Source::narrow`], [`Source::prune`]): a copy
 //!   that decodes fewer columns or lists fewer row groups; readers and positions are unchanged.
 //! - **One I/O path**: local files and S3 both go through `object_store` (`location.rs`).
+//! - **Columns from the files when none are declared** ([`SourceConnector::infer_schema`]):
+//!   the first file's columns (string encodings as `VARCHAR`), plus Hive partition directories
+//!   as `VARCHAR`. Declared columns stay the better choice for pipelines that must not change
+//!   when someone writes a file with another schema.
 //! - **`create` is cheap**: options, and for local paths the listing and the first file's
 //!   footer, to check the declared columns early (`illunare check`); S3 is not contacted.
 //!
@@ -33,7 +38,8 @@ pub mod stats;
 
 use std::sync::Arc;
 
-use illunare_connector::{ConnectorError, Source, SourceConnector, SourceSpec};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use illunare_connector::{ConnectorError, Options, Source, SourceConnector, SourceSpec};
 
 pub use error::ParquetSourceError;
 use location::Location;
@@ -69,6 +75,50 @@ impl SourceConnector for ParquetSourceConnector {
         let config = Config { name: spec.name.clone(), schema: spec.schema.clone(), location, batch_size, event_time };
         Ok(Arc::new(ParquetSource::new(config)))
     }
+
+    fn infer_schema(&self, options: &Options) -> Result<Option<SchemaRef>, ConnectorError> {
+        let location = Location::parse(&options.require("path")?)?;
+        infer(&location).map(Some)
+    }
+}
+
+/// A file column's type as a source column: string and binary encodings (views, large,
+/// dictionaries) become plain `Utf8`/`Binary`, the types SQL declarations give; the rest is
+/// kept (timestamps with their unit and zone, decimals, lists, structs).
+fn engine_type(data_type: &DataType) -> DataType {
+    match data_type {
+        DataType::Utf8View | DataType::LargeUtf8 => DataType::Utf8,
+        DataType::BinaryView | DataType::LargeBinary => DataType::Binary,
+        DataType::Dictionary(_, value) => engine_type(value),
+        other => other.clone(),
+    }
+}
+
+/// The columns of the first file (by name order of the listing), then one `Utf8` column per
+/// Hive partition directory (`name=value`) below the path's fixed part, as Spark and DataFusion
+/// read partitioned trees.
+fn infer(location: &Location) -> Result<SchemaRef, ConnectorError> {
+    let probe = location.clone();
+    let (display, meta) = io::block_on(move || async move {
+        let store = probe.store()?;
+        let files = probe.list(store.as_ref()).await?;
+        let first = files.into_iter().next().ok_or_else(|| ParquetSourceError::Thread("no file to read the columns from".into()))?;
+        let meta = listing::footer(store, &first).await?;
+        Ok::<_, ParquetSourceError>((first.display.clone(), meta))
+    })??;
+    let mut fields: Vec<Field> =
+        meta.schema().fields().iter().map(|f| Field::new(f.name(), engine_type(f.data_type()), f.is_nullable())).collect();
+    let relative = display.strip_prefix(&location.fixed_prefix()).unwrap_or(&display).trim_start_matches('/');
+    let directories: Vec<&str> = relative.split('/').collect();
+    for segment in &directories[..directories.len().saturating_sub(1)] {
+        if let Some((name, _)) = segment.split_once('=')
+            && !name.is_empty()
+            && !fields.iter().any(|f| f.name().eq_ignore_ascii_case(name))
+        {
+            fields.push(Field::new(name, DataType::Utf8, true));
+        }
+    }
+    Ok(Arc::new(Schema::new(fields)))
 }
 
 /// Lists local files (failing when none match) and checks the declared columns against the

@@ -59,6 +59,20 @@ impl Location {
         }
     }
 
+    /// The part of the path every listed file's name starts with: up to the last `/` before
+    /// the first glob character, or the whole path without globs (used to tell Hive partition
+    /// directories below it from directories above).
+    pub fn fixed_prefix(&self) -> String {
+        let full = match self {
+            Location::Local { pattern } => pattern.clone(),
+            Location::S3 { bucket, key } => format!("s3://{bucket}/{key}"),
+        };
+        match full.find(['*', '?', '[']) {
+            Some(at) => full[..at].rsplit_once('/').map(|(dir, _)| format!("{dir}/")).unwrap_or_default(),
+            None => full,
+        }
+    }
+
     pub fn is_local(&self) -> bool {
         matches!(self, Location::Local { .. })
     }
@@ -191,6 +205,9 @@ mod tests {
     fn paths_and_urls_parse() {
         assert_eq!(Location::parse("data/*.parquet").unwrap(), Location::Local { pattern: "data/*.parquet".into() });
         assert_eq!(Location::parse("s3://lake/tx/*.parquet").unwrap(), Location::S3 { bucket: "lake".into(), key: "tx/*.parquet".into() });
+        assert_eq!(Location::parse("data/d=*/x.parquet").unwrap().fixed_prefix(), "data/");
+        assert_eq!(Location::parse("s3://lake/tx/").unwrap().fixed_prefix(), "s3://lake/tx");
+        assert_eq!(Location::parse("*.parquet").unwrap().fixed_prefix(), "");
         let err = Location::parse("gs://b/x").unwrap_err().to_string();
         assert!(err.contains("path") && err.contains("not supported"), "{err}");
         assert!(Location::parse("s3://lake/x").unwrap().store().is_ok());
