@@ -89,7 +89,12 @@ fn sslmode_require_encrypts_the_sink_s_session() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     };
     assert!(encrypted.starts_with("t,TLS"), "the sink's session is not encrypted: {encrypted}");
-    // …and its commits land.
+    // …and its commits land (the table is created by the first commit after connecting).
+    let created = format!("SELECT count(*) FROM pg_tables WHERE schemaname = '{schema}' AND tablename = 'per_card'");
+    while query(&runtime, &url, &created) != vec!["1".to_string()] {
+        assert!(std::time::Instant::now() < deadline, "the sink never created its table");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
     while query(&runtime, &url, &format!("SELECT count(*) > 0 FROM {schema}.per_card")) != vec!["t".to_string()] {
         assert!(std::time::Instant::now() < deadline, "nothing was written over TLS");
         std::thread::sleep(std::time::Duration::from_millis(100));
