@@ -66,9 +66,7 @@ fn s3_prefix_gets_the_same_changelog_exactly_once() {
     let dir = tempfile::tempdir().expect("tempdir");
     let empty = dir.path().join("empty");
     std::fs::create_dir_all(&empty).expect("mkdir");
-    let port = common::peers::free_port();
-    let server_args: Vec<String> = ["--port", &port.to_string(), "--bucket", "lake", "--upload", empty.to_str().expect("utf-8")].iter().map(|s| s.to_string()).collect();
-    let _server = common::peers::Peer::start("s3_server.py", &server_args);
+    let (_server, port) = common::peers::s3_server("lake", &empty);
     let client = |args: &[&str]| {
         let mut all: Vec<String> = vec!["--port".into(), port.to_string(), "--bucket".into(), "lake".into()];
         all.extend(args.iter().map(|s| s.to_string()));

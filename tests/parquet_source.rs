@@ -342,9 +342,7 @@ fn s3_files_are_read_through_the_environment_s_endpoint() {
     let data = dir.path().join("upload");
     let rows = write_by_card(&data.join("tx"), true);
     std::fs::write(data.join("tx").join("_SUCCESS"), "").expect("marker");
-    let port = common::peers::free_port();
-    let args: Vec<String> = ["--port", &port.to_string(), "--bucket", "lake", "--upload", data.to_str().expect("utf-8")].iter().map(|s| s.to_string()).collect();
-    let _server = common::peers::Peer::start("s3_server.py", &args);
+    let (_server, port) = common::peers::s3_server("lake", &data);
     let out = dir.path().join("spend.jsonl");
     let pipeline = dir.path().join("s3.sql");
     std::fs::write(

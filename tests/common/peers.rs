@@ -39,6 +39,15 @@ pub fn s3_env(port: u16) -> Vec<(&'static str, String)> {
     ]
 }
 
+/// An S3 server (moto) on a free loopback port with `bucket` holding every file under `upload`
+/// (by relative path); its port, for [`s3_env`].
+pub fn s3_server(bucket: &str, upload: &std::path::Path) -> (Peer, u16) {
+    let port = free_port();
+    let args: Vec<String> =
+        ["--port", &port.to_string(), "--bucket", bucket, "--upload", upload.to_str().expect("a UTF-8 path")].iter().map(|s| s.to_string()).collect();
+    (Peer::start("s3_server.py", &args), port)
+}
+
 /// Runs `tests/peers/<script>` with `args` to completion; its stdout, failing the test when it
 /// fails.
 pub fn run_script(script: &str, args: &[String]) -> String {

@@ -10,7 +10,7 @@ import argparse
 import os
 import sys
 
-import boto3
+import s3_common
 
 
 def main():
@@ -21,13 +21,7 @@ def main():
     parser.add_argument("first")
     parser.add_argument("second")
     args = parser.parse_args()
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=f"http://127.0.0.1:{args.port}",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-        region_name="us-east-1",
-    )
+    s3 = s3_common.client(args.port)
     if args.command == "upload":
         s3.upload_file(args.first, args.bucket, args.second)
         return 0

@@ -10,7 +10,7 @@ import os
 import sys
 import time
 
-import boto3
+import s3_common
 from moto.server import ThreadedMotoServer
 
 
@@ -22,13 +22,7 @@ def main():
     args = parser.parse_args()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=args.port, verbose=False)
     server.start()
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=f"http://127.0.0.1:{args.port}",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-        region_name="us-east-1",
-    )
+    s3 = s3_common.client(args.port)
     s3.create_bucket(Bucket=args.bucket)
     for root, _, files in os.walk(args.upload):
         for name in files:

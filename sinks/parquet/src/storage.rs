@@ -177,18 +177,20 @@ impl Storage {
         let Storage::S3 { bucket, io, .. } = self else {
             unreachable!("S3 calls are only made for S3 storage");
         };
-        if io.is_none() {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| ParquetSinkError::Data { sink: sink.to_string(), message: format!("cannot start its I/O runtime: {e}") })?;
-            let store = {
-                let _entered = runtime.enter();
-                s3_store(bucket).map_err(|source| ParquetSinkError::store(sink, "configuring", format!("s3://{bucket}"), source))?
-            };
-            *io = Some(S3Io { runtime, store });
-        }
-        let S3Io { runtime, store } = io.as_ref().expect("just created");
+        let S3Io { runtime, store } = match io {
+            Some(io) => io,
+            None => {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| ParquetSinkError::Data { sink: sink.to_string(), message: format!("cannot start its I/O runtime: {e}") })?;
+                let store = {
+                    let _entered = runtime.enter();
+                    s3_store(bucket).map_err(|source| ParquetSinkError::store(sink, "configuring", format!("s3://{bucket}"), source))?
+                };
+                io.insert(S3Io { runtime, store })
+            }
+        };
         let future = call(Arc::clone(store));
         if tokio::runtime::Handle::try_current().is_err() {
             return Ok(runtime.block_on(future));
