@@ -26,7 +26,6 @@ use illunare_connector::{ConnectorError, Sink};
 use illunare_types::{Diff, Row, Time};
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
-use timely::scheduling::SyncActivator;
 
 use crate::Coll;
 
@@ -62,16 +61,29 @@ fn commit(sink: &mut dyn Sink, mut updates: Updates, upper: Option<Time>) -> Out
 impl Committer {
     /// A thread named after the sink that commits whatever it is sent, in order, and wakes the
     /// operator after each commit. It ends when the operator (the job sender) is dropped.
-    fn thread(name: &str, mut sink: Box<dyn Sink>, wake: SyncActivator) -> Result<Committer, std::io::Error> {
+    fn thread(name: &str, mut sink: Box<dyn Sink>, wake: impl Fn() + Send + 'static) -> Result<Committer, std::io::Error> {
         let (jobs, incoming) = crossbeam_channel::bounded::<(Updates, Option<Time>)>(1);
         let (report, outcomes) = crossbeam_channel::unbounded();
         std::thread::Builder::new().name(format!("sink-{name}")).spawn(move || {
             for (updates, upper) in incoming {
-                if report.send(commit(sink.as_mut(), updates, upper)).is_err() {
+                // A panicking sink is reported (and the thread ends) rather than leaving the
+                // operator waiting for an outcome that never comes.
+                let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| commit(sink.as_mut(), updates, upper)));
+                let (outcome, panicked) = match outcome {
+                    Ok(outcome) => (outcome, false),
+                    Err(panic) => {
+                        let message = panic.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| panic.downcast_ref::<String>().cloned()).unwrap_or_default();
+                        let error = ConnectorError::Other(format!("the sink panicked ({message}); its updates of this commit are lost and nothing more is committed"));
+                        (Outcome { upper, failed: Some((error, Vec::new())) }, true)
+                    }
+                };
+                if report.send(outcome).is_err() {
                     break;
                 }
-                // The operator is gone when this fails: the loop ends with the channel.
-                let _ = wake.activate();
+                wake();
+                if panicked {
+                    break;
+                }
             }
         })?;
         Ok(Committer::Thread { jobs, outcomes, lost: None })
@@ -113,7 +125,11 @@ pub fn render_sink(input: Coll<'_>, name: &str, sink: Option<Box<dyn Sink>>, com
         if inline {
             return Some(Committer::Inline { sink, done: None });
         }
-        let wake = scope.worker().sync_activator_for(info.address.to_vec());
+        let activator = scope.worker().sync_activator_for(info.address.to_vec());
+        // Fails only once the operator is gone; the thread then ends with its channel.
+        let wake = move || {
+            let _ = activator.activate();
+        };
         match Committer::thread(&name, sink, wake) {
             Ok(committer) => Some(committer),
             Err(e) => {
@@ -231,5 +247,57 @@ impl Sink for SnapshotSink {
         state.started = true;
         state.closed = frontier.is_none();
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use illunare_types::Datum;
+
+    use super::*;
+
+    type Commits = Arc<Mutex<Vec<(Updates, Option<Time>)>>>;
+
+    /// Records what it is given; panics on a commit with frontier 13.
+    struct Recorder(Commits);
+
+    impl Sink for Recorder {
+        fn commit(&mut self, updates: &[(Row, Time, Diff)], frontier: Option<Time>) -> Result<(), ConnectorError> {
+            assert_ne!(frontier, Some(13), "boom");
+            self.0.lock().map_err(|_| ConnectorError::Other("poisoned".into()))?.push((updates.to_vec(), frontier));
+            Ok(())
+        }
+    }
+
+    fn wait(committer: &mut Committer) -> Outcome {
+        for _ in 0..500 {
+            if let Some(outcome) = committer.poll() {
+                return outcome;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        panic!("no outcome");
+    }
+
+    #[test]
+    fn the_commit_thread_consolidates_orders_and_reports_a_panic() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let mut committer = Committer::thread("t", Box::new(Recorder(seen.clone())), || {}).expect("thread");
+        let row = |v: i64| Row(vec![Datum::Int(v)]);
+        committer.start(vec![(row(2), 5, 1), (row(1), 7, 1), (row(1), 5, 1), (row(2), 5, -1), (row(3), 5, 2)], Some(10));
+        let outcome = wait(&mut committer);
+        assert!(outcome.failed.is_none() && outcome.upper == Some(10));
+        let seen_now = seen.lock().expect("lock").clone();
+        assert_eq!(seen_now, vec![(vec![(row(1), 5, 1), (row(3), 5, 2), (row(1), 7, 1)], Some(10))]);
+        committer.start(vec![(row(4), 11, 1)], Some(13));
+        let outcome = wait(&mut committer);
+        let (error, _) = outcome.failed.expect("a panicking sink fails its commit");
+        assert!(error.to_string().contains("the sink panicked") && error.to_string().contains("boom"), "{error}");
+        // The thread is gone: later commits fail instead of waiting forever.
+        committer.start(vec![(row(5), 14, 1)], Some(15));
+        let (error, updates) = wait(&mut committer).failed.expect("fails");
+        assert!(error.to_string().contains("has stopped") && updates.len() == 1, "{error}");
     }
 }
