@@ -86,6 +86,9 @@ async fn reference_copy(url: &str, batches: &[arrow::record_batch::RecordBatch],
 
 fn illunare(url: &str, rows: u64, workers: usize, table: &str, mode: &str) -> Result<f64> {
     let keyed = if mode == "upsert" { ", primary_key = 'tx_id'" } else { "" };
+    // The reference connects without TLS; so does the sink here (the local server offers TLS,
+    // which the sink's default `sslmode=prefer` would take).
+    let url = format!("{url}{}sslmode=disable", if url.contains('?') { '&' } else { '?' });
     let text = format!(
         "CREATE SOURCE tx (tx_id BIGINT, card_id VARCHAR, merchant VARCHAR, amount DOUBLE, ts TIMESTAMP)
            WITH (connector = 'generator', kind = 'transactions', rows = '{rows}', seed = '1');
