@@ -89,18 +89,13 @@ impl Storage {
                     Err(e) => Err(ParquetSinkError::io(sink, "reading", &path, e)),
                 }
             }
-            Storage::S3 { .. } => {
-                let key = self.key(relative);
-                let location = self.describe(relative);
-                self.s3(sink, move |store| async move {
-                    match store.get(&key).await {
-                        Ok(result) => result.bytes().await.map(|b| Some(b.to_vec())),
-                        Err(object_store::Error::NotFound { .. }) => Ok(None),
-                        Err(e) => Err(e),
-                    }
-                })?
-                .map_err(|source| ParquetSinkError::store(sink, "reading", location, source))
-            }
+            Storage::S3 { .. } => self.s3_at(sink, "reading", relative, |store, key| async move {
+                match store.get(&key).await {
+                    Ok(result) => result.bytes().await.map(|b| Some(b.to_vec())),
+                    Err(object_store::Error::NotFound { .. }) => Ok(None),
+                    Err(e) => Err(e),
+                }
+            }),
         }
     }
 
@@ -110,10 +105,7 @@ impl Storage {
         match self {
             Storage::Local { root } => put_local(sink, &root.join(relative), &bytes),
             Storage::S3 { .. } => {
-                let key = self.key(relative);
-                let location = self.describe(relative);
-                self.s3(sink, move |store| async move { store.put(&key, PutPayload::from(bytes)).await.map(|_| ()) })?
-                    .map_err(|source| ParquetSinkError::store(sink, "writing", location, source))
+                self.s3_at(sink, "writing", relative, |store, key| async move { store.put(&key, PutPayload::from(bytes)).await.map(|_| ()) })
             }
         }
     }
@@ -129,17 +121,12 @@ impl Storage {
                     Err(e) => Err(ParquetSinkError::io(sink, "removing", &path, e)),
                 }
             }
-            Storage::S3 { .. } => {
-                let key = self.key(relative);
-                let location = self.describe(relative);
-                self.s3(sink, move |store| async move {
-                    match store.delete(&key).await {
-                        Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-                        Err(e) => Err(e),
-                    }
-                })?
-                .map_err(|source| ParquetSinkError::store(sink, "deleting", location, source))
-            }
+            Storage::S3 { .. } => self.s3_at(sink, "deleting", relative, |store, key| async move {
+                match store.delete(&key).await {
+                    Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+                    Err(e) => Err(e),
+                }
+            }),
         }
     }
 
@@ -166,6 +153,24 @@ impl Storage {
             Storage::S3 { prefix, .. } if !prefix.is_empty() => ObjPath::from(format!("{prefix}/{relative}")),
             _ => ObjPath::from(relative),
         }
+    }
+
+    /// Runs an S3 call on the object of `relative` (given its key), naming it and `action` in
+    /// the error.
+    fn s3_at<T, F>(
+        &mut self,
+        sink: &str,
+        action: &'static str,
+        relative: &str,
+        call: impl FnOnce(Arc<dyn ObjectStore>, ObjPath) -> F + Send,
+    ) -> Result<T, ParquetSinkError>
+    where
+        T: Send,
+        F: Future<Output = Result<T, object_store::Error>> + Send,
+    {
+        let key = self.key(relative);
+        let location = self.describe(relative);
+        self.s3(sink, move |store| call(store, key))?.map_err(|source| ParquetSinkError::store(sink, action, location, source))
     }
 
     /// Runs an S3 call on the sink's runtime (created, with the store, at the first call).
