@@ -143,8 +143,13 @@ async fn create_if_missing(client: &Client, sql: &str) -> Result<(), tokio_postg
     }
 }
 
-/// Prepares a fresh session: progress table, target table (created or checked), staging table.
-pub async fn prepare(client: &Client, sink: &str, o: &SinkOptions, sql: &Statements) -> Result<(), PgSinkError> {
+/// A table column as the catalog describes it: name, type OID, and the element type's OID
+/// when the type is an array (0 otherwise).
+pub type TableColumn = (String, u32, u32);
+
+/// Prepares a fresh session: progress table, target table (created or checked), staging
+/// table. Returns the target table's columns.
+pub async fn prepare(client: &Client, sink: &str, o: &SinkOptions, sql: &Statements) -> Result<Vec<TableColumn>, PgSinkError> {
     let pg = |context: &str| {
         let context = context.to_string();
         move |e: tokio_postgres::Error| PgSinkError::postgres(sink, context, &e)
@@ -169,26 +174,29 @@ pub async fn prepare(client: &Client, sink: &str, o: &SinkOptions, sql: &Stateme
         }
         create_if_missing(client, &sql.create_table).await.map_err(pg("creating the table"))?;
     }
-    check_table(client, sink, o, sql).await?;
+    let columns = check_table(client, sink, o, sql).await?;
     if matches!(o.mode, Mode::Upsert { .. }) {
         client.batch_execute(&sql.create_staging).await.map_err(pg("creating the staging table"))?;
     }
-    Ok(())
+    Ok(columns)
 }
 
 /// Checks an existing table: every column of the view, and a unique index on the key.
-async fn check_table(client: &Client, sink: &str, o: &SinkOptions, sql: &Statements) -> Result<(), PgSinkError> {
+/// Returns the table's columns with their types.
+async fn check_table(client: &Client, sink: &str, o: &SinkOptions, sql: &Statements) -> Result<Vec<TableColumn>, PgSinkError> {
     let pg = |e: tokio_postgres::Error| PgSinkError::postgres(sink, "reading the table's columns", &e);
     let rows = client
         .query(
-            "SELECT a.attname::text FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid \
-             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+            "SELECT a.attname::text, a.atttypid, CASE WHEN t.typcategory = 'A' THEN t.typelem ELSE 0::oid END \
+             FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid \
+             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace JOIN pg_catalog.pg_type t ON t.oid = a.atttypid \
              WHERE n.nspname = $1::text AND c.relname = $2::text AND a.attnum > 0 AND NOT a.attisdropped",
             &[&o.schema, &o.table],
         )
         .await
         .map_err(pg)?;
-    let present: Vec<String> = rows.iter().map(|r| r.get::<_, String>(0)).collect();
+    let columns = rows.iter().map(|r| Ok((r.try_get::<_, String>(0)?, r.try_get::<_, u32>(1)?, r.try_get::<_, u32>(2)?))).collect::<Result<Vec<TableColumn>, tokio_postgres::Error>>().map_err(pg)?;
+    let present: Vec<&String> = columns.iter().map(|(name, _, _)| name).collect();
     let missing: Vec<&str> = o.columns.iter().map(|c| c.name.as_str()).filter(|n| !present.iter().any(|p| p == n)).collect();
     if !missing.is_empty() {
         return Err(PgSinkError::MissingColumns {
@@ -220,7 +228,7 @@ async fn check_table(client: &Client, sink: &str, o: &SinkOptions, sql: &Stateme
             });
         }
     }
-    Ok(())
+    Ok(columns)
 }
 
 #[cfg(test)]

@@ -43,15 +43,17 @@
 //!   `primary_key` or `mode = 'append'`. Append mode inserts every inserted row (as often as its
 //!   multiplicity); a retraction fails the commit (the relation is not append-only) unless
 //!   `ignore_retractions = 'true'`.
-//! - **Batching: COPY (text format) into a temporary staging table, then one `DELETE … USING`
+//! - **Batching: COPY into a temporary staging table, then one `DELETE … USING`
 //!   and one `INSERT … SELECT … ON CONFLICT`** per commit (append mode: COPY straight into the
 //!   table). COPY streams tens of thousands of rows in one round trip per megabyte, with no
 //!   parameter limit (multi-row `INSERT … VALUES` with bind parameters is capped at 65535
-//!   parameters per statement, so it needs chunking and per-chunk planning). The **text** COPY
-//!   format is used rather than binary: the server parses each value with the column's own input
-//!   function, so an existing table with compatible but different types (`VARCHAR`, `INTEGER`
-//!   for a `BIGINT` view column, `NUMERIC` for a float) works, which binary COPY rejects; values
-//!   are still never SQL text, so injection through values is impossible. The staging table is
+//!   parameters per statement, so it needs chunking and per-chunk planning). COPY data is
+//!   **binary** ([`binary`]) when every column of the table has the type whose binary form the
+//!   sink writes for its view column — always so for tables the sink creates — so neither side
+//!   prints and parses numbers and timestamps; otherwise **text**, which the server parses with
+//!   each column's own input function, so an existing table with compatible but different types
+//!   (`VARCHAR(40)`, `NUMERIC` for a float, a domain) still works. Either way values never
+//!   become SQL text, so injection through values is impossible. The staging table is
 //!   created per session `AS SELECT <columns> FROM <target> WITH NO DATA` (the target's exact
 //!   types) with `ON COMMIT DELETE ROWS`, plus a boolean upsert/delete column.
 //! - **Types** ([`types`]): BOOLEAN; SMALLINT/INTEGER/BIGINT; unsigned → the next wider signed
@@ -100,6 +102,7 @@
 //!   fails the first commit with PostgreSQL's own error (named in the message).
 //! - Timestamps and times are rounded to microseconds by PostgreSQL.
 
+mod binary;
 mod connection;
 mod ddl;
 mod error;

@@ -6,8 +6,9 @@
 //! PostgreSQL's text input syntax (the `COPY … FROM STDIN` text format), which the server
 //! parses with each column's own input function: so the same encoding also works for an
 //! existing table whose columns have compatible but different types (`VARCHAR(40)` for a
-//! string, `INTEGER` for a `BIGINT`, `NUMERIC` for a float), which the binary format would
-//! reject. Values never become SQL text: they travel as COPY data only.
+//! string, `NUMERIC` for a float, a domain), which the binary format (`binary`, used when
+//! the table's types allow it) would reject. Values never become SQL text: they travel as COPY
+//! data only.
 
 use std::fmt::Write as _;
 

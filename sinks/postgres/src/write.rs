@@ -28,6 +28,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, Statement, Transaction};
 
 use crate::PgSinkDef;
+use crate::binary::{self, Wire};
 use illunare_connector::changes::{ReduceError, append, reduce};
 use crate::connection::{connect, describe};
 use crate::ddl::prepare;
@@ -46,6 +47,17 @@ pub struct Session {
     /// Whether keys new to the view are COPYed straight into the table (see `copy_fresh`);
     /// cleared for the session once the table turns out to hold other rows.
     fresh_copy: bool,
+    /// How COPY data is encoded for this table (see [`binary`]).
+    format: CopyFormat,
+}
+
+/// The encoding of a session's COPY data: binary when every column of the table takes the
+/// view column's binary form (always for tables the sink created), text otherwise.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CopyFormat {
+    Text,
+    /// The binary type of each view column, in the view's order.
+    Binary(Vec<Wire>),
 }
 
 /// What a commit did.
@@ -72,11 +84,18 @@ pub async fn open(def: &PgSinkDef) -> Result<Session, PgSinkError> {
     let client = connect(&o.config, &tls, &def.name, &o.url)
         .await
         .map_err(|e| PgSinkError::Connect { sink: def.name.clone(), url: o.shown_url(), message: describe(&e) })?;
-    prepare(&client, &def.name, o, &def.sql).await?;
+    let table = prepare(&client, &def.name, o, &def.sql).await?;
+    let format = match binary::plan(&o.columns, &table) {
+        Some(wires) => CopyFormat::Binary(wires),
+        None => {
+            tracing::info!(sink = %def.name, table = %o.table_label(), "the table has column types the sink writes only as text: COPY uses the text format");
+            CopyFormat::Text
+        }
+    };
     let statement = |e: tokio_postgres::Error| PgSinkError::postgres(&def.name, "preparing the progress statements", &e);
     let read_progress = client.prepare(&def.sql.read_progress).await.map_err(statement)?;
     let write_progress = client.prepare(&def.sql.write_progress).await.map_err(statement)?;
-    Ok(Session { client, read_progress, write_progress, fresh_copy: true })
+    Ok(Session { client, read_progress, write_progress, fresh_copy: true, format })
 }
 
 /// Applies `updates` (those not yet applied) and records `frontier`, atomically.
@@ -120,7 +139,7 @@ pub async fn commit(session: &mut Session, def: &PgSinkDef, updates: &[(Row, Tim
                 }
             }
             if !fresh.is_empty() {
-                match copy_fresh(&tx, def, &fresh).await? {
+                match copy_fresh(&tx, def, &session.format, &fresh).await? {
                     Some(copied) => rows += copied,
                     None => {
                         session.fresh_copy = false;
@@ -130,7 +149,7 @@ pub async fn commit(session: &mut Session, def: &PgSinkDef, updates: &[(Row, Tim
             }
             if !staged_upserts.is_empty() || !reduction.deletes.is_empty() {
                 let staged = staged_upserts.iter().map(|r| (*r, true)).chain(reduction.deletes.iter().map(|r| (*r, false)));
-                rows += copy(&tx, def, &def.sql.copy_staging, staged.map(|(row, upsert)| (row, 1, Some(upsert))), Some(key)).await.map_err(|e| e.into_sink(sink))?;
+                rows += copy(&tx, def, &session.format, &def.sql.copy_staging, staged.map(|(row, upsert)| (row, 1, Some(upsert))), Some(key)).await.map_err(|e| e.into_sink(sink))?;
                 if !reduction.deletes.is_empty() {
                     tx.batch_execute(&def.sql.merge_delete).await.map_err(pg("deleting the staged keys from the table"))?;
                 }
@@ -142,7 +161,7 @@ pub async fn commit(session: &mut Session, def: &PgSinkDef, updates: &[(Row, Tim
         Mode::Append { ignore_retractions } => {
             let inserts = append(live.iter().copied(), *ignore_retractions).map_err(|e| reduce_error(def, e))?;
             if !inserts.is_empty() {
-                rows = copy(&tx, def, &def.sql.copy_target, inserts.into_iter().map(|(row, n)| (row, n, None)), None).await.map_err(|e| e.into_sink(sink))?;
+                rows = copy(&tx, def, &session.format, &def.sql.copy_target, inserts.into_iter().map(|(row, n)| (row, n, None)), None).await.map_err(|e| e.into_sink(sink))?;
             }
         }
     }
@@ -164,11 +183,11 @@ pub async fn commit(session: &mut Session, def: &PgSinkDef, updates: &[(Row, Tim
 /// and PostgreSQL's speculative insertion for every new key: an insert-mostly view (events
 /// keyed by id, windows keyed by window) is written at about the speed of a plain COPY into
 /// the keyed table.
-async fn copy_fresh(tx: &Transaction<'_>, def: &PgSinkDef, fresh: &[&Row]) -> Result<Option<usize>, PgSinkError> {
+async fn copy_fresh(tx: &Transaction<'_>, def: &PgSinkDef, format: &CopyFormat, fresh: &[&Row]) -> Result<Option<usize>, PgSinkError> {
     let sink = def.name.as_str();
     let pg = |context: &'static str| move |e: tokio_postgres::Error| PgSinkError::postgres(sink, context, &e);
     tx.batch_execute("SAVEPOINT illunare_fresh_keys").await.map_err(pg("setting a savepoint"))?;
-    match copy(tx, def, &def.sql.copy_target, fresh.iter().map(|row| (*row, 1, None)), None).await {
+    match copy(tx, def, format, &def.sql.copy_target, fresh.iter().map(|row| (*row, 1, None)), None).await {
         Ok(copied) => {
             tx.batch_execute("RELEASE SAVEPOINT illunare_fresh_keys").await.map_err(pg("releasing a savepoint"))?;
             Ok(Some(copied))
@@ -203,46 +222,67 @@ impl CopyError {
     }
 }
 
-/// Streams rows through `COPY … FROM STDIN` (text format). Each item is a row, how many times
+/// Streams rows through `COPY … FROM STDIN` in `format`. Each item is a row, how many times
 /// to write it, and for the staging table whether it is an upsert (a delete writes only the
 /// key columns of `key`).
 async fn copy<'a>(
     tx: &Transaction<'_>,
     def: &PgSinkDef,
+    format: &CopyFormat,
     statement: &str,
     rows: impl Iterator<Item = (&'a Row, usize, Option<bool>)>,
     key: Option<&[usize]>,
 ) -> Result<usize, CopyError> {
     let sink = def.name.as_str();
     let pg = CopyError::Server;
-    let writer = tx.copy_in::<_, Bytes>(statement).await.map_err(pg)?;
+    let columns = &def.options.columns;
+    let encode_error = |(column, message)| CopyError::Encode(PgSinkError::Encode { sink: sink.to_string(), column, message });
+    let statement = match format {
+        CopyFormat::Text => statement.to_string(),
+        CopyFormat::Binary(_) => format!("{statement} (FORMAT binary)"),
+    };
+    let writer = tx.copy_in::<_, Bytes>(statement.as_str()).await.map_err(pg)?;
     pin_mut!(writer);
-    let mut buffer = String::with_capacity(CHUNK_BYTES + 4096);
+    let mut buffer: Vec<u8> = Vec::with_capacity(CHUNK_BYTES + 4096);
+    if let CopyFormat::Binary(_) = format {
+        buffer.extend_from_slice(binary::HEADER);
+    }
     let mut line = String::new();
+    let mut tuple: Vec<u8> = Vec::new();
     let mut scratch = String::new();
     let mut count = 0;
     for (row, times, upsert) in rows {
-        line.clear();
         let only_key = if upsert == Some(false) { key } else { None };
-        encode_row(&mut line, &mut scratch, row, &def.options.columns, only_key)
-            .map_err(|(column, message)| CopyError::Encode(PgSinkError::Encode { sink: sink.to_string(), column, message }))?;
-        if let Some(upsert) = upsert {
-            line.push('\t');
-            line.push(if upsert { 't' } else { 'f' });
-        }
-        line.push('\n');
+        let encoded: &[u8] = match format {
+            CopyFormat::Text => {
+                line.clear();
+                encode_row(&mut line, &mut scratch, row, columns, only_key).map_err(encode_error)?;
+                if let Some(upsert) = upsert {
+                    line.push('\t');
+                    line.push(if upsert { 't' } else { 'f' });
+                }
+                line.push('\n');
+                line.as_bytes()
+            }
+            CopyFormat::Binary(wires) => {
+                tuple.clear();
+                binary::encode_row(&mut tuple, row, columns, wires, only_key, upsert).map_err(encode_error)?;
+                &tuple
+            }
+        };
         for _ in 0..times {
-            buffer.push_str(&line);
+            buffer.extend_from_slice(encoded);
             count += 1;
         }
         if buffer.len() >= CHUNK_BYTES {
-            let chunk = std::mem::replace(&mut buffer, String::with_capacity(CHUNK_BYTES + 4096));
+            let chunk = std::mem::replace(&mut buffer, Vec::with_capacity(CHUNK_BYTES + 4096));
             writer.send(Bytes::from(chunk)).await.map_err(pg)?;
         }
     }
-    if !buffer.is_empty() {
-        writer.send(Bytes::from(buffer)).await.map_err(pg)?;
+    if let CopyFormat::Binary(_) = format {
+        buffer.extend_from_slice(&binary::TRAILER);
     }
+    writer.send(Bytes::from(buffer)).await.map_err(pg)?;
     writer.as_mut().finish().await.map_err(pg)?;
     Ok(count)
 }
