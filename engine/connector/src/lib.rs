@@ -190,6 +190,14 @@ pub trait Sink: Send {
     /// Applies consolidated `updates` (sorted by time; every time is before `frontier`) and
     /// makes them durable. `frontier = None` means the input has ended.
     fn commit(&mut self, updates: &[(Row, Time, Diff)], frontier: Option<Time>) -> Result<(), ConnectorError>;
+
+    /// Whether a commit that holds only insertions may be handed over unconsolidated and in
+    /// arrival order (the same row may then come as several updates). For sinks that net
+    /// their updates themselves (per key, per row) and whose output does not follow the order
+    /// of the updates: the engine then spares the sort of the commit by row and time.
+    fn takes_unordered_insertions(&self) -> bool {
+        false
+    }
 }
 
 /// The connectors a binary was built with, by name.

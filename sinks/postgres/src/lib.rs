@@ -176,6 +176,11 @@ impl Sink for PostgresSink {
     fn commit(&mut self, updates: &[(Row, Time, Diff)], frontier: Option<Time>) -> Result<(), ConnectorError> {
         self.try_commit(updates, frontier).map_err(|e| ConnectorError::Other(clean(&self.def.options.url, &e.to_string())))
     }
+
+    /// Upserts are netted per key and appends written as counted, whatever the order (`write`).
+    fn takes_unordered_insertions(&self) -> bool {
+        true
+    }
 }
 
 impl PostgresSink {
