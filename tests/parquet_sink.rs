@@ -117,11 +117,11 @@ fn s3_prefix_gets_the_same_changelog_exactly_once() {
     assert_eq!(manifest(&second), manifest(&first));
 }
 
-/// DuckDB (from PyPI, not ours) reads a partitioned changelog directory — the files the manifest
-/// lists, the partition column from the Hive paths, doubles and timestamps as written — and
-/// summing `_diff` gives the view.
+/// DuckDB and Apache Spark (from PyPI, not ours) read a partitioned changelog directory — the
+/// files the manifest lists, the partition column from the Hive paths, doubles and timestamps as
+/// written — and summing `_diff` gives the view.
 #[test]
-fn duckdb_reads_a_partitioned_changelog_as_the_view() {
+fn duckdb_and_spark_read_a_partitioned_changelog_as_the_view() {
     let dir = tempfile::tempdir().expect("tempdir");
     let sql = format!(
         "CREATE SOURCE tx (merchant VARCHAR, amount DOUBLE, ts TIMESTAMP)
@@ -164,4 +164,10 @@ fn duckdb_reads_a_partitioned_changelog_as_the_view() {
     let mut duck: Vec<String> = duck.lines().map(str::to_string).collect();
     duck.sort();
     assert_eq!(duck, view);
+    let query = "SELECT merchant, sales, CAST(round(total * 100) AS BIGINT), unix_millis(CAST(last_seen AS TIMESTAMP)) FROM t
+                 GROUP BY merchant, sales, total, last_seen HAVING sum(_diff) <> 0";
+    let spark = common::peers::run_script("spark_query.py", &[dir.path().display().to_string(), query.to_string()]);
+    let mut spark: Vec<String> = spark.lines().map(str::to_string).collect();
+    spark.sort();
+    assert_eq!(spark, view);
 }

@@ -11,7 +11,10 @@
 //! are refused), `rollover_rows` (default 1000000),
 //! `rollover_interval` (default `60s`), `partition_by` (`'col[, col…]'`), `compression`
 //! (`zstd`, the default, `snappy` or `none`), `mode` (`changelog`, the default, or `append`),
-//! `row_group_size` (rows per Parquet row group; default the `parquet` crate's, 1 Mi rows).
+//! `row_group_size` (rows per Parquet row group; default the `parquet` crate's, 1 Mi rows),
+//! `timestamp_unit` (`us`, the default, `ms`, `ns` or `keep`: the unit timestamp columns are
+//! written in; microseconds because Spark 3 cannot read Parquet `TIMESTAMP(NANOS)`, the
+//! engine's SQL `TIMESTAMP` unit; a finer part is truncated, as by `CAST`).
 //! Unknown options are rejected by name. `emit = 'on_window_close'` is taken out by the engine
 //! before the sink sees the options (the sink then only receives final insertions).
 //!
@@ -108,7 +111,7 @@ impl SinkConnector for ParquetSinkConnector {
 
     fn create(&self, spec: &SinkSpec) -> Result<Box<dyn Sink>, ConnectorError> {
         let options = SinkOptions::from_options(&spec.options, &spec.schema)?;
-        let encoder = Encoder::new(&spec.schema, &options.partitioning, options.mode);
+        let encoder = Encoder::new(&spec.schema, &options.partitioning, options.mode, options.timestamp_unit);
         let schema = encoder.file_schema().clone();
         // Every column must convert to Arrow (the engine's conversion) and to Parquet.
         let (empty, _) = encoder.encode(&[]).map_err(|e| ConnectorError::Schema(format!("sink '{}': {e}", spec.name)))?;

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use arrow::datatypes::{DataType, SchemaRef};
+use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
 use illunare_connector::{ConnectorError, Options};
 use illunare_object_store::{StoreUrl, UrlError};
 use parquet::basic::{Compression, ZstdLevel};
@@ -62,6 +62,9 @@ pub struct SinkOptions {
     pub row_group_size: Option<usize>,
     /// `partition_by`, resolved against the relation's columns.
     pub partitioning: Partitioning,
+    /// `timestamp_unit`: the unit timestamp columns are written in (`None`: as the relation
+    /// has them).
+    pub timestamp_unit: Option<TimeUnit>,
 }
 
 impl SinkOptions {
@@ -85,9 +88,10 @@ impl SinkOptions {
             other => other,
         };
         let partitioning = Partitioning::from_option(options.get("partition_by")?.as_deref(), schema)?;
+        let timestamp_unit = parse_timestamp_unit(options.get("timestamp_unit")?.as_deref())?;
         options.finish("parquet")?;
         check_columns(schema, mode)?;
-        Ok(SinkOptions { path, rollover_rows, rollover_interval, mode, codec, row_group_size, partitioning })
+        Ok(SinkOptions { path, rollover_rows, rollover_interval, mode, codec, row_group_size, partitioning, timestamp_unit })
     }
 }
 
@@ -118,6 +122,18 @@ fn parse_codec(codec: Option<&str>) -> Result<Codec, ConnectorError> {
         Some("snappy") => Ok(Codec::Snappy),
         Some("none") | Some("uncompressed") => Ok(Codec::None),
         Some(other) => Err(ConnectorError::option("compression", format!("'{other}' is not a parquet sink compression (zstd, snappy, none)"))),
+    }
+}
+
+/// `timestamp_unit`: `us` by default — Parquet `TIMESTAMP(MICROS)`, which every reader takes
+/// (Spark 3 refuses `NANOS`); `ms`, `ns`, or `keep` (the relation's own unit).
+fn parse_timestamp_unit(unit: Option<&str>) -> Result<Option<TimeUnit>, ConnectorError> {
+    match unit.map(|u| u.trim().to_lowercase()).as_deref() {
+        None | Some("us") | Some("micros") => Ok(Some(TimeUnit::Microsecond)),
+        Some("ms") | Some("millis") => Ok(Some(TimeUnit::Millisecond)),
+        Some("ns") | Some("nanos") => Ok(Some(TimeUnit::Nanosecond)),
+        Some("keep") => Ok(None),
+        Some(other) => Err(ConnectorError::option("timestamp_unit", format!("'{other}' is not a timestamp unit (us, the default; ms; ns; keep)"))),
     }
 }
 
@@ -165,5 +181,9 @@ mod tests {
         assert_eq!(parse_codec(Some("Snappy")).unwrap(), Codec::Snappy);
         assert_eq!(parse_codec(Some("none")).unwrap(), Codec::None);
         assert!(parse_codec(Some("lzo")).unwrap_err().to_string().contains("compression"));
+        assert_eq!(parse_timestamp_unit(None).unwrap(), Some(TimeUnit::Microsecond));
+        assert_eq!(parse_timestamp_unit(Some("NS")).unwrap(), Some(TimeUnit::Nanosecond));
+        assert_eq!(parse_timestamp_unit(Some("keep")).unwrap(), None);
+        assert!(parse_timestamp_unit(Some("s")).unwrap_err().to_string().contains("timestamp_unit"));
     }
 }

@@ -45,14 +45,22 @@ pub struct Encoder {
 pub type TimeRuns = Vec<(Time, usize)>;
 
 impl Encoder {
-    pub fn new(relation: &SchemaRef, partitioning: &Partitioning, mode: Mode) -> Encoder {
-        let data: Vec<Field> = partitioning.kept().iter().map(|&c| relation.field(c).clone()).collect();
+    /// With `timestamp_unit`, timestamp columns are written in that unit (see [`Encoder::data_columns`]).
+    pub fn new(relation: &SchemaRef, partitioning: &Partitioning, mode: Mode, timestamp_unit: Option<TimeUnit>) -> Encoder {
+        let relation_data: Vec<Field> = partitioning.kept().iter().map(|&c| relation.field(c).clone()).collect();
+        let data: Vec<Field> = relation_data
+            .iter()
+            .map(|f| match (f.data_type(), timestamp_unit) {
+                (DataType::Timestamp(_, zone), Some(unit)) => f.clone().with_data_type(DataType::Timestamp(unit, zone.clone())),
+                _ => f.clone(),
+            })
+            .collect();
         let mut file = data.clone();
         if mode == Mode::Changelog {
             file.push(Field::new(DIFF_COLUMN, DataType::Int64, false));
             file.push(Field::new(TIME_COLUMN, DataType::Timestamp(TimeUnit::Millisecond, Some(UTC.into())), false));
         }
-        let plain: Vec<Field> = data
+        let plain: Vec<Field> = relation_data
             .iter()
             .map(|f| match f.data_type() {
                 DataType::Timestamp(unit, Some(_)) => f.clone().with_data_type(DataType::Timestamp(*unit, None)),
@@ -107,13 +115,18 @@ impl Encoder {
     /// The relation's columns of `rows`, through the engine's conversion. Timestamps with a
     /// time zone are converted without it and then labelled with it (same values: UTC
     /// instants), because the engine's conversion casts to the zone, which fails for named
-    /// zones such as `UTC` (arrow is built without `chrono-tz`).
+    /// zones such as `UTC` (arrow is built without `chrono-tz`). Timestamps in another unit than
+    /// the files' are cast to it first (as SQL's CAST does: a finer part is truncated).
     fn data_columns(&self, rows: &[&Row]) -> Result<Vec<ArrayRef>, ConnectorError> {
         let batch = rows_to_batch(&self.plain, rows.iter().copied())?;
         let mut columns = Vec::with_capacity(batch.num_columns());
         for (column, field) in batch.columns().iter().zip(self.file.fields()) {
+            let column = match (column.data_type(), field.data_type()) {
+                (DataType::Timestamp(from, _), DataType::Timestamp(to, _)) if from != to => arrow::compute::cast(column, &DataType::Timestamp(*to, None))?,
+                _ => column.clone(),
+            };
             if column.data_type() == field.data_type() {
-                columns.push(column.clone());
+                columns.push(column);
             } else {
                 let data = column.to_data().into_builder().data_type(field.data_type().clone()).build()?;
                 columns.push(make_array(data));
@@ -146,7 +159,7 @@ mod tests {
     #[test]
     fn changelog_rows_carry_diff_and_time() {
         let p = Partitioning::from_option(None, &relation()).unwrap();
-        let e = Encoder::new(&relation(), &p, Mode::Changelog);
+        let e = Encoder::new(&relation(), &p, Mode::Changelog, Some(TimeUnit::Microsecond));
         let (batch, runs) = e.encode(&updates()).unwrap();
         assert_eq!(batch.num_rows(), 3);
         assert_eq!(runs, vec![(5, 2), (7, 1)]);
@@ -160,11 +173,30 @@ mod tests {
     #[test]
     fn append_repeats_multiplicities_and_drops_partition_columns() {
         let p = Partitioning::from_option(Some("k"), &relation()).unwrap();
-        let e = Encoder::new(&relation(), &p, Mode::Append);
+        let e = Encoder::new(&relation(), &p, Mode::Append, Some(TimeUnit::Microsecond));
         assert_eq!(e.file_schema().fields().len(), 1);
         let rows = vec![(Row(vec![Datum::Int(1)]), 5, 2), (Row(vec![Datum::Int(3)]), 6, 1)];
         let (batch, runs) = e.encode(&rows).unwrap();
         assert_eq!(batch.num_rows(), 3);
         assert_eq!(runs, vec![(5, 2), (6, 1)]);
+    }
+
+    #[test]
+    fn timestamps_are_written_in_the_chosen_unit() {
+        use arrow::datatypes::{TimestampMicrosecondType, TimestampNanosecondType};
+        let relation = Arc::new(Schema::new(vec![
+            Field::new("at", DataType::Timestamp(TimeUnit::Nanosecond, None), true),
+            Field::new("utc", DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())), true),
+        ]));
+        let p = Partitioning::from_option(None, &relation).unwrap();
+        let rows = vec![(Row(vec![Datum::Timestamp(1_500_001_999), Datum::Timestamp(-1_999)]), 1, 1)];
+        let e = Encoder::new(&relation, &p, Mode::Append, Some(TimeUnit::Microsecond));
+        let (batch, _) = e.encode(&rows).unwrap();
+        assert_eq!(batch.column(0).as_primitive::<TimestampMicrosecondType>().value(0), 1_500_001);
+        assert_eq!(batch.column(1).data_type(), &DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())));
+        assert_eq!(batch.column(1).as_primitive::<TimestampMicrosecondType>().value(0), -1);
+        let kept = Encoder::new(&relation, &p, Mode::Append, None);
+        let (batch, _) = kept.encode(&rows).unwrap();
+        assert_eq!(batch.column(0).as_primitive::<TimestampNanosecondType>().value(0), 1_500_001_999);
     }
 }
