@@ -143,7 +143,11 @@ pub fn render_sink(input: Coll<'_>, name: &str, sink: Option<Box<dyn Sink>>, com
         }
     });
     let mut pending: Updates = Vec::new();
+    // When the last commit, and the last commit that carried updates, started. Commits with
+    // updates are spaced by `commit_interval` from the previous one with updates, so a
+    // progress-only commit (the empty one at start, say) does not hold back the first rows.
     let mut last_commit: Option<Instant> = None;
+    let mut last_data_commit: Option<Instant> = None;
     let mut retry_at: Option<Instant> = None;
     let mut in_flight = false;
     let mut finished = false;
@@ -185,7 +189,9 @@ pub fn render_sink(input: Coll<'_>, name: &str, sink: Option<Box<dyn Sink>>, com
                     }
                     let upper = frontiers[0].frontier().first().copied();
                     let done = upper.is_none();
-                    if let Some(last) = last_commit
+                    let has_ready = pending.iter().any(|(_, t, _)| upper.is_none_or(|u| *t < u));
+                    let spaced_from = if has_ready { last_data_commit } else { last_commit };
+                    if let Some(last) = spaced_from
                         && !done
                         && now.saturating_duration_since(last) < commit_interval
                     {
@@ -198,6 +204,9 @@ pub fn render_sink(input: Coll<'_>, name: &str, sink: Option<Box<dyn Sink>>, com
                         return;
                     }
                     last_commit = Some(now);
+                    if !ready.is_empty() {
+                        last_data_commit = Some(now);
+                    }
                     in_flight = true;
                     committer.start(ready, upper);
                 }

@@ -126,36 +126,21 @@ pub async fn commit(session: &mut Session, def: &PgSinkDef, updates: &[(Row, Tim
     let mut rows = 0;
     match &def.options.mode {
         Mode::Upsert { key } => {
-            let reduction = reduce(live.iter().copied(), key).map_err(|e| reduce_error(def, e))?;
-            // Keys new to the view in this commit go straight into the table when the table
-            // is known to hold only the view's rows (see `copy_fresh`); the rest is staged.
-            let mut staged_upserts: Vec<&Row> = Vec::with_capacity(reduction.upserts.len());
-            let mut fresh: Vec<&Row> = Vec::new();
-            for (row, replaced) in reduction.upserts.iter().zip(&reduction.replaced) {
-                if replaced.is_none() && session.fresh_copy {
-                    fresh.push(row);
-                } else {
-                    staged_upserts.push(row);
+            // A commit of insertions only, into a table that holds only the view's rows, is
+            // COPYed as it is: the table's primary key rejects a key twice (see `copy_fresh`;
+            // the reduction below then explains what is wrong, or stages the rows).
+            let mut copied = None;
+            if session.fresh_copy && inserts_only(&live, key) {
+                let mut fresh: Vec<(&Row, usize)> = live.iter().map(|(row, _, diff)| (row, diff.unsigned_abs())).collect();
+                fresh.sort_unstable_by(|a, b| key_order(a.0, b.0, key));
+                copied = copy_fresh(&tx, def, &session.format, &fresh).await?;
+                if copied.is_none() {
+                    session.fresh_copy = false;
                 }
             }
-            if !fresh.is_empty() {
-                match copy_fresh(&tx, def, &session.format, &fresh).await? {
-                    Some(copied) => rows += copied,
-                    None => {
-                        session.fresh_copy = false;
-                        staged_upserts.extend(fresh);
-                    }
-                }
-            }
-            if !staged_upserts.is_empty() || !reduction.deletes.is_empty() {
-                let staged = staged_upserts.iter().map(|r| (*r, true)).chain(reduction.deletes.iter().map(|r| (*r, false)));
-                rows += copy(&tx, def, &session.format, &def.sql.copy_staging, staged.map(|(row, upsert)| (row, 1, Some(upsert))), Some(key)).await.map_err(|e| e.into_sink(sink))?;
-                if !reduction.deletes.is_empty() {
-                    tx.batch_execute(&def.sql.merge_delete).await.map_err(pg("deleting the staged keys from the table"))?;
-                }
-                if !staged_upserts.is_empty() {
-                    tx.batch_execute(&def.sql.merge_insert).await.map_err(pg("upserting the staged rows into the table"))?;
-                }
+            match copied {
+                Some(n) => rows += n,
+                None => rows += upsert_reduced(&tx, &mut session.fresh_copy, &session.format, def, &live, key).await?,
             }
         }
         Mode::Append { ignore_retractions } => {
@@ -168,6 +153,57 @@ pub async fn commit(session: &mut Session, def: &PgSinkDef, updates: &[(Row, Tim
     tx.execute(&session.write_progress, &[&sink, &label, &frontier]).await.map_err(pg("writing the progress row"))?;
     tx.commit().await.map_err(pg("committing"))?;
     Ok(Outcome { frontier, rows, skipped })
+}
+
+/// Whether every update is an insertion of a row with a complete key.
+fn inserts_only(live: &[&(Row, Time, Diff)], key: &[usize]) -> bool {
+    live.iter().all(|(row, _, diff)| *diff > 0 && key.iter().all(|&i| !row.get(i).is_null()))
+}
+
+/// Rows in key order: PostgreSQL then inserts into the key's B-tree index page after page
+/// instead of all over it (measured: a million rows in arrival order took twice as long).
+fn key_order(a: &Row, b: &Row, key: &[usize]) -> std::cmp::Ordering {
+    key.iter().map(|&i| a.get(i).cmp(&b.get(i))).find(|o| o.is_ne()).unwrap_or(std::cmp::Ordering::Equal)
+}
+
+/// The general upsert: the net change per key, keys new to the view COPYed into the table
+/// when it holds only the view's rows, the rest staged and merged. Returns the rows copied.
+async fn upsert_reduced(tx: &Transaction<'_>, fresh_copy: &mut bool, format: &CopyFormat, def: &PgSinkDef, live: &[&(Row, Time, Diff)], key: &[usize]) -> Result<usize, PgSinkError> {
+    let sink = def.name.as_str();
+    let pg = |context: &'static str| move |e: tokio_postgres::Error| PgSinkError::postgres(sink, context, &e);
+    let reduction = reduce(live.iter().copied(), key).map_err(|e| reduce_error(def, e))?;
+    let mut rows = 0;
+    let mut staged_upserts: Vec<&Row> = Vec::with_capacity(reduction.upserts.len());
+    let mut fresh: Vec<(&Row, usize)> = Vec::new();
+    for (row, replaced) in reduction.upserts.iter().zip(&reduction.replaced) {
+        if replaced.is_none() && *fresh_copy {
+            fresh.push((row, 1));
+        } else {
+            staged_upserts.push(row);
+        }
+    }
+    if !fresh.is_empty() {
+        fresh.sort_unstable_by(|a, b| key_order(a.0, b.0, key));
+        match copy_fresh(tx, def, format, &fresh).await? {
+            Some(copied) => rows += copied,
+            None => {
+                *fresh_copy = false;
+                staged_upserts.extend(fresh.iter().map(|(row, _)| *row));
+            }
+        }
+    }
+    if !staged_upserts.is_empty() || !reduction.deletes.is_empty() {
+        staged_upserts.sort_unstable_by(|a, b| key_order(a, b, key));
+        let staged = staged_upserts.iter().map(|r| (*r, true)).chain(reduction.deletes.iter().map(|r| (*r, false)));
+        rows += copy(tx, def, format, &def.sql.copy_staging, staged.map(|(row, upsert)| (row, 1, Some(upsert))), Some(key)).await.map_err(|e| e.into_sink(sink))?;
+        if !reduction.deletes.is_empty() {
+            tx.batch_execute(&def.sql.merge_delete).await.map_err(pg("deleting the staged keys from the table"))?;
+        }
+        if !staged_upserts.is_empty() {
+            tx.batch_execute(&def.sql.merge_insert).await.map_err(pg("upserting the staged rows into the table"))?;
+        }
+    }
+    Ok(rows)
 }
 
 /// COPYs rows of keys new to the view straight into the table, under a savepoint: `Some(n)`
@@ -183,11 +219,11 @@ pub async fn commit(session: &mut Session, def: &PgSinkDef, updates: &[(Row, Tim
 /// and PostgreSQL's speculative insertion for every new key: an insert-mostly view (events
 /// keyed by id, windows keyed by window) is written at about the speed of a plain COPY into
 /// the keyed table.
-async fn copy_fresh(tx: &Transaction<'_>, def: &PgSinkDef, format: &CopyFormat, fresh: &[&Row]) -> Result<Option<usize>, PgSinkError> {
+async fn copy_fresh(tx: &Transaction<'_>, def: &PgSinkDef, format: &CopyFormat, fresh: &[(&Row, usize)]) -> Result<Option<usize>, PgSinkError> {
     let sink = def.name.as_str();
     let pg = |context: &'static str| move |e: tokio_postgres::Error| PgSinkError::postgres(sink, context, &e);
     tx.batch_execute("SAVEPOINT illunare_fresh_keys").await.map_err(pg("setting a savepoint"))?;
-    match copy(tx, def, format, &def.sql.copy_target, fresh.iter().map(|row| (*row, 1, None)), None).await {
+    match copy(tx, def, format, &def.sql.copy_target, fresh.iter().map(|(row, times)| (*row, *times, None)), None).await {
         Ok(copied) => {
             tx.batch_execute("RELEASE SAVEPOINT illunare_fresh_keys").await.map_err(pg("releasing a savepoint"))?;
             Ok(Some(copied))
