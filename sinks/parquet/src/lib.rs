@@ -12,9 +12,10 @@
 //! `rollover_interval` (default `60s`), `partition_by` (`'col[, col…]'`), `compression`
 //! (`zstd`, the default, `snappy` or `none`), `mode` (`changelog`, the default, or `append`),
 //! `row_group_size` (rows per Parquet row group; default the `parquet` crate's, 1 Mi rows),
-//! `timestamp_unit` (`us`, the default, `ms`, `ns` or `keep`: the unit timestamp columns are
-//! written in; microseconds because Spark 3 cannot read Parquet `TIMESTAMP(NANOS)`, the
-//! engine's SQL `TIMESTAMP` unit; a finer part is truncated, as by `CAST`).
+//! `timestamp_unit` (by default nanosecond timestamps — SQL `TIMESTAMP` here — are written as
+//! microseconds, because Spark 3 cannot read Parquet `TIMESTAMP(NANOS)`, and coarser units as
+//! they are; `us`, `ms` or `ns` for every timestamp column; `keep`; a finer part is truncated,
+//! as by `CAST`).
 //! Unknown options are rejected by name. `emit = 'on_window_close'` is taken out by the engine
 //! before the sink sees the options (the sink then only receives final insertions).
 //!

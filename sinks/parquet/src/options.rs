@@ -62,9 +62,31 @@ pub struct SinkOptions {
     pub row_group_size: Option<usize>,
     /// `partition_by`, resolved against the relation's columns.
     pub partitioning: Partitioning,
-    /// `timestamp_unit`: the unit timestamp columns are written in (`None`: as the relation
-    /// has them).
-    pub timestamp_unit: Option<TimeUnit>,
+    /// `timestamp_unit`: the unit timestamp columns are written in.
+    pub timestamp_unit: TimestampUnit,
+}
+
+/// The unit timestamp columns are written in (`timestamp_unit`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimestampUnit {
+    /// The default: nanoseconds as microseconds (Parquet `TIMESTAMP(NANOS)` is what Spark 3
+    /// and older readers refuse), coarser units as they are.
+    Portable,
+    /// The relation's own unit.
+    Keep,
+    /// This unit for every timestamp column.
+    Exactly(TimeUnit),
+}
+
+impl TimestampUnit {
+    /// The unit a column of `unit` is written in.
+    pub fn of(self, unit: TimeUnit) -> TimeUnit {
+        match self {
+            TimestampUnit::Portable if unit == TimeUnit::Nanosecond => TimeUnit::Microsecond,
+            TimestampUnit::Portable | TimestampUnit::Keep => unit,
+            TimestampUnit::Exactly(to) => to,
+        }
+    }
 }
 
 impl SinkOptions {
@@ -125,15 +147,16 @@ fn parse_codec(codec: Option<&str>) -> Result<Codec, ConnectorError> {
     }
 }
 
-/// `timestamp_unit`: `us` by default — Parquet `TIMESTAMP(MICROS)`, which every reader takes
-/// (Spark 3 refuses `NANOS`); `ms`, `ns`, or `keep` (the relation's own unit).
-fn parse_timestamp_unit(unit: Option<&str>) -> Result<Option<TimeUnit>, ConnectorError> {
+/// `timestamp_unit`: by default nanoseconds are written as microseconds (see
+/// [`TimestampUnit::Portable`]); `us`, `ms` or `ns` for every timestamp column; `keep`.
+fn parse_timestamp_unit(unit: Option<&str>) -> Result<TimestampUnit, ConnectorError> {
     match unit.map(|u| u.trim().to_lowercase()).as_deref() {
-        None | Some("us") | Some("micros") => Ok(Some(TimeUnit::Microsecond)),
-        Some("ms") | Some("millis") => Ok(Some(TimeUnit::Millisecond)),
-        Some("ns") | Some("nanos") => Ok(Some(TimeUnit::Nanosecond)),
-        Some("keep") => Ok(None),
-        Some(other) => Err(ConnectorError::option("timestamp_unit", format!("'{other}' is not a timestamp unit (us, the default; ms; ns; keep)"))),
+        None | Some("portable") => Ok(TimestampUnit::Portable),
+        Some("us") | Some("micros") => Ok(TimestampUnit::Exactly(TimeUnit::Microsecond)),
+        Some("ms") | Some("millis") => Ok(TimestampUnit::Exactly(TimeUnit::Millisecond)),
+        Some("ns") | Some("nanos") => Ok(TimestampUnit::Exactly(TimeUnit::Nanosecond)),
+        Some("keep") => Ok(TimestampUnit::Keep),
+        Some(other) => Err(ConnectorError::option("timestamp_unit", format!("'{other}' is not a timestamp unit (portable, the default; us; ms; ns; keep)"))),
     }
 }
 
@@ -181,9 +204,10 @@ mod tests {
         assert_eq!(parse_codec(Some("Snappy")).unwrap(), Codec::Snappy);
         assert_eq!(parse_codec(Some("none")).unwrap(), Codec::None);
         assert!(parse_codec(Some("lzo")).unwrap_err().to_string().contains("compression"));
-        assert_eq!(parse_timestamp_unit(None).unwrap(), Some(TimeUnit::Microsecond));
-        assert_eq!(parse_timestamp_unit(Some("NS")).unwrap(), Some(TimeUnit::Nanosecond));
-        assert_eq!(parse_timestamp_unit(Some("keep")).unwrap(), None);
+        let portable = parse_timestamp_unit(None).unwrap();
+        assert_eq!((portable.of(TimeUnit::Nanosecond), portable.of(TimeUnit::Second)), (TimeUnit::Microsecond, TimeUnit::Second));
+        assert_eq!(parse_timestamp_unit(Some("MS")).unwrap().of(TimeUnit::Nanosecond), TimeUnit::Millisecond);
+        assert_eq!(parse_timestamp_unit(Some("keep")).unwrap().of(TimeUnit::Nanosecond), TimeUnit::Nanosecond);
         assert!(parse_timestamp_unit(Some("s")).unwrap_err().to_string().contains("timestamp_unit"));
     }
 }

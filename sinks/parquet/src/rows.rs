@@ -20,7 +20,7 @@ use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use illunare_connector::{ConnectorError, Diff, Row, Time};
 use illunare_types::rows_to_batch;
 
-use crate::options::Mode;
+use crate::options::{Mode, TimestampUnit};
 use crate::partition::Partitioning;
 
 /// The multiplicity column of changelog files.
@@ -46,12 +46,12 @@ pub type TimeRuns = Vec<(Time, usize)>;
 
 impl Encoder {
     /// With `timestamp_unit`, timestamp columns are written in that unit (see [`Encoder::data_columns`]).
-    pub fn new(relation: &SchemaRef, partitioning: &Partitioning, mode: Mode, timestamp_unit: Option<TimeUnit>) -> Encoder {
+    pub fn new(relation: &SchemaRef, partitioning: &Partitioning, mode: Mode, timestamp_unit: TimestampUnit) -> Encoder {
         let relation_data: Vec<Field> = partitioning.kept().iter().map(|&c| relation.field(c).clone()).collect();
         let data: Vec<Field> = relation_data
             .iter()
-            .map(|f| match (f.data_type(), timestamp_unit) {
-                (DataType::Timestamp(_, zone), Some(unit)) => f.clone().with_data_type(DataType::Timestamp(unit, zone.clone())),
+            .map(|f| match f.data_type() {
+                DataType::Timestamp(unit, zone) => f.clone().with_data_type(DataType::Timestamp(timestamp_unit.of(*unit), zone.clone())),
                 _ => f.clone(),
             })
             .collect();
@@ -159,7 +159,7 @@ mod tests {
     #[test]
     fn changelog_rows_carry_diff_and_time() {
         let p = Partitioning::from_option(None, &relation()).unwrap();
-        let e = Encoder::new(&relation(), &p, Mode::Changelog, Some(TimeUnit::Microsecond));
+        let e = Encoder::new(&relation(), &p, Mode::Changelog, TimestampUnit::Portable);
         let (batch, runs) = e.encode(&updates()).unwrap();
         assert_eq!(batch.num_rows(), 3);
         assert_eq!(runs, vec![(5, 2), (7, 1)]);
@@ -173,7 +173,7 @@ mod tests {
     #[test]
     fn append_repeats_multiplicities_and_drops_partition_columns() {
         let p = Partitioning::from_option(Some("k"), &relation()).unwrap();
-        let e = Encoder::new(&relation(), &p, Mode::Append, Some(TimeUnit::Microsecond));
+        let e = Encoder::new(&relation(), &p, Mode::Append, TimestampUnit::Portable);
         assert_eq!(e.file_schema().fields().len(), 1);
         let rows = vec![(Row(vec![Datum::Int(1)]), 5, 2), (Row(vec![Datum::Int(3)]), 6, 1)];
         let (batch, runs) = e.encode(&rows).unwrap();
@@ -190,12 +190,12 @@ mod tests {
         ]));
         let p = Partitioning::from_option(None, &relation).unwrap();
         let rows = vec![(Row(vec![Datum::Timestamp(1_500_001_999), Datum::Timestamp(-1_999)]), 1, 1)];
-        let e = Encoder::new(&relation, &p, Mode::Append, Some(TimeUnit::Microsecond));
+        let e = Encoder::new(&relation, &p, Mode::Append, TimestampUnit::Portable);
         let (batch, _) = e.encode(&rows).unwrap();
         assert_eq!(batch.column(0).as_primitive::<TimestampMicrosecondType>().value(0), 1_500_001);
         assert_eq!(batch.column(1).data_type(), &DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())));
         assert_eq!(batch.column(1).as_primitive::<TimestampMicrosecondType>().value(0), -1);
-        let kept = Encoder::new(&relation, &p, Mode::Append, None);
+        let kept = Encoder::new(&relation, &p, Mode::Append, TimestampUnit::Keep);
         let (batch, _) = kept.encode(&rows).unwrap();
         assert_eq!(batch.column(0).as_primitive::<TimestampNanosecondType>().value(0), 1_500_001_999);
     }

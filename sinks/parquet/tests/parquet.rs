@@ -362,6 +362,25 @@ fn partition_directories_and_values() {
     assert_eq!(batch.column(0).as_primitive::<Int64Type>().value(0), 1);
 }
 
+/// By default nanosecond timestamps are written as microseconds (Spark 3 refuses Parquet
+/// `TIMESTAMP(NANOS)`); coarser units are kept.
+#[test]
+fn nanosecond_timestamps_are_written_as_microseconds_by_default() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let schema: SchemaRef = Arc::new(Schema::new(vec![
+        Field::new("ts_s", DataType::Timestamp(TimeUnit::Second, None), true),
+        Field::new("ts_ns", DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())), true),
+    ]));
+    let mut s = sink(&schema, dir, &[("mode", "append")]);
+    s.commit(&[(Row(vec![Datum::Timestamp(1_704_153_600), Datum::Timestamp(1_704_153_600_123_456_789)]), 1, 1)], None).unwrap();
+    let m = manifest(dir).unwrap();
+    let batches = read_parquet(&dir.join(&m.files[0].path));
+    let types: Vec<DataType> = batches[0].schema().fields().iter().map(|f| f.data_type().clone()).collect();
+    assert_eq!(types, [DataType::Timestamp(TimeUnit::Second, None), DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))]);
+    assert_eq!(batch_to_rows(&batches[0]).unwrap(), vec![Row(vec![Datum::Timestamp(1_704_153_600), Datum::Timestamp(1_704_153_600_123_456)])]);
+}
+
 #[test]
 fn common_types_round_trip() {
     let tmp = tempfile::tempdir().unwrap();
@@ -417,7 +436,7 @@ fn common_types_round_trip() {
         Datum::List(Arc::from(vec![Datum::str("x")])),
     ]);
     let nulls = Row(vec![Datum::Null; schema.fields().len()]);
-    let mut s = sink(&schema, dir, &[("mode", "append")]);
+    let mut s = sink(&schema, dir, &[("mode", "append"), ("timestamp_unit", "keep")]);
     s.commit(&[(full.clone(), 1, 1), (nulls.clone(), 1, 1)], None).unwrap();
     let m = manifest(dir).unwrap();
     let batches = read_parquet(&dir.join(&m.files[0].path));
