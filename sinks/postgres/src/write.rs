@@ -163,7 +163,7 @@ fn inserts_only(live: &[&(Row, Time, Diff)], key: &[usize]) -> bool {
 /// Rows in key order: PostgreSQL then inserts into the key's B-tree index page after page
 /// instead of all over it (measured: a million rows in arrival order took twice as long).
 fn key_order(a: &Row, b: &Row, key: &[usize]) -> std::cmp::Ordering {
-    key.iter().map(|&i| a.get(i).cmp(&b.get(i))).find(|o| o.is_ne()).unwrap_or(std::cmp::Ordering::Equal)
+    key.iter().map(|&i| a.get(i).cmp(b.get(i))).find(|o| o.is_ne()).unwrap_or(std::cmp::Ordering::Equal)
 }
 
 /// The general upsert: the net change per key, keys new to the view COPYed into the table
