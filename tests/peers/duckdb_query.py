@@ -5,18 +5,16 @@ per line, values joined by '|'.
 Usage: duckdb_query.py DIR SQL   (SQL reads the relation `t`)
 """
 
-import json
-import os
 import sys
 
 import duckdb
 
+from sink_manifest import listed_files
+
 
 def main():
     directory, sql = sys.argv[1], sys.argv[2]
-    with open(os.path.join(directory, "_manifest.json")) as f:
-        manifest = json.load(f)
-    files = [os.path.join(directory, *entry["path"].split("/")) for entry in manifest["files"]]
+    files = listed_files(directory)
     con = duckdb.connect()
     listed = ", ".join("'" + path.replace("'", "''") + "'" for path in files)
     con.execute(f"CREATE VIEW t AS SELECT * FROM read_parquet([{listed}], hive_partitioning = true)")

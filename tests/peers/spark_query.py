@@ -5,18 +5,16 @@ rows of a Spark SQL query over them, one per line, values joined by '|'.
 Usage: spark_query.py DIR SQL   (SQL reads the view `t`)
 """
 
-import json
-import os
 import sys
 
 from pyspark.sql import SparkSession
 
+from sink_manifest import listed_files
+
 
 def main():
     directory, sql = sys.argv[1], sys.argv[2]
-    with open(os.path.join(directory, "_manifest.json")) as f:
-        manifest = json.load(f)
-    files = [os.path.join(directory, *entry["path"].split("/")) for entry in manifest["files"]]
+    files = listed_files(directory)
     spark = (
         SparkSession.builder.master("local[1]")
         .appName("illunare-parquet-check")

@@ -27,7 +27,7 @@
 use arrow::datatypes::{DataType, TimeUnit};
 use illunare_types::{Datum, Row, datum_to_json};
 
-use crate::types::{Column, EncodeError};
+use crate::types::{Column, EncodeError, unit_nanos};
 
 /// The 11-byte signature, flags and header-extension length that start a binary COPY.
 pub const HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
@@ -175,15 +175,6 @@ fn write_field(out: &mut Vec<u8>, d: &Datum, dt: &DataType, wire: &Wire) -> Resu
     let len = i32::try_from(out.len() - at - 4).map_err(|_| EncodeError::OutOfRange("a value over 2 GiB".into()))?;
     out[at..at + 4].copy_from_slice(&len.to_be_bytes());
     Ok(())
-}
-
-fn unit_nanos(unit: &TimeUnit) -> i128 {
-    match unit {
-        TimeUnit::Second => 1_000_000_000,
-        TimeUnit::Millisecond => 1_000_000,
-        TimeUnit::Microsecond => 1_000,
-        TimeUnit::Nanosecond => 1,
-    }
 }
 
 /// `nanos` in microseconds, rounded to the nearest, ties to even.

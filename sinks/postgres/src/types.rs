@@ -113,7 +113,8 @@ pub enum EncodeError {
     Mismatch { value: String, data_type: String },
 }
 
-fn unit_nanos(unit: &TimeUnit) -> i128 {
+/// Nanoseconds per `unit`.
+pub fn unit_nanos(unit: &TimeUnit) -> i128 {
     match unit {
         TimeUnit::Second => 1_000_000_000,
         TimeUnit::Millisecond => 1_000_000,
