@@ -9,6 +9,14 @@
 //! backoff; a bounded split that keeps failing is reported in the `<source>_errors` relation and
 //! given up, so a pipeline over files always ends. Rows are stamped with processing time (ms);
 //! see `docs/design/time.md`.
+//!
+//! How many splits a worker reads at once: all of them when the source is unbounded (a Kafka
+//! partition or a device never ends, so none may wait for another) or has event time (the
+//! frontier is the slowest split's watermark, so splits advance together). A bounded source in
+//! processing time — a backfill over files — reads [`OPEN_BOUNDED_SPLITS`] splits per worker at
+//! a time, in order: opening every row group of every file at once held each one's column
+//! chunks and read-ahead batches in memory together (tens of megabytes per worker, touched
+//! once each), so every batch landed in fresh memory and cold caches.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -50,6 +58,8 @@ enum Message {
 
 const MAX_BOUNDED_RETRIES: u32 = 5;
 const MAX_CHUNKS_PER_ACTIVATION: usize = 8;
+/// Splits a worker reads at once from a bounded source in processing time (see the module doc).
+const OPEN_BOUNDED_SPLITS: usize = 2;
 
 async fn read_split(
     source: Arc<dyn Source>,
@@ -248,6 +258,7 @@ pub fn render_source<'s>(
             Vec::new()
         }
     };
+    let turns = (source.bounded() && ctx.event_time.is_none()).then(|| Arc::new(tokio::sync::Semaphore::new(OPEN_BOUNDED_SPLITS)));
     for (i, split) in splits.into_iter().enumerate() {
         if i % peers != index {
             continue;
@@ -255,7 +266,16 @@ pub fn render_source<'s>(
         let (tx, rx) = mpsc::channel(2);
         receivers.push((receivers.len(), rx));
         let wake = scope.worker().sync_activator_for(info.address.to_vec());
-        ctx.runtime.spawn(read_split(source.clone(), split, tx, wake, ctx.stop.clone(), ctx.metrics.clone(), name.clone()));
+        let reader = read_split(source.clone(), split, tx, wake, ctx.stop.clone(), ctx.metrics.clone(), name.clone());
+        let turns = turns.clone();
+        ctx.runtime.spawn(async move {
+            // A turn is held until the split is done: the worker's next split starts then.
+            let _turn = match turns {
+                Some(semaphore) => Some(semaphore.acquire_owned().await),
+                None => None,
+            };
+            reader.await
+        });
     }
     let mut live = vec![true; receivers.len()];
     let mut clock = Clock::new(ctx.event_time, ctx.tick_ms, receivers.len(), ctx.shared_watermark.clone());
