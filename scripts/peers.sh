@@ -5,13 +5,14 @@
 #   pymodbus  — Modbus TCP server (tests/modbus_interop.rs, bench modbus)
 #   asyncua   — OPC UA server (tests/opcua_interop.rs)
 #   confluent-kafka — a Kafka producer/consumer we did not write (tests/kafka_interop.rs)
+#   fastavro  — an Avro encoder we did not write (tests/kafka_interop.rs)
 #   moto[server] — an S3 server (tests/parquet_source.rs, tests/parquet_sink.rs)
 #   duckdb    — a Parquet reader we did not write (tests/parquet_sink.rs)
 #   pyspark   — Apache Spark (local mode, on the machine's Java 17), another Parquet reader
 #               (tests/parquet_sink.rs)
 set -euo pipefail
 venv="${ILLUNARE_PEERS_VENV:-$HOME/.cache/illunare/peers-venv}"
-want="pymodbus==3.16.1 asyncua==2.1.0 confluent-kafka==2.12.1 moto[server]==5.2.5 duckdb==1.4.2 pyspark==3.5.3"
+want="pymodbus==3.16.1 asyncua==2.1.0 confluent-kafka==2.12.1 moto[server]==5.2.5 duckdb==1.4.2 pyspark==3.5.3 fastavro==1.9.7"
 stamp="$venv/.illunare-peers"
 if [[ -x "$venv/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
   echo "$venv/bin/python"

@@ -59,6 +59,93 @@ fn source_reads_every_partition_keeps_bad_records_and_matches_the_oracle() {
     assert!(stderr.contains("bad_records = 'fail'") && stderr.contains("at tx/"), "{stderr}");
 }
 
+/// Avro records written by fastavro (not ours), in Confluent's framing, read against the writer's
+/// schema file: every type of the schema lands in its declared column, and records that are not
+/// datums of that schema go to the dead letters with their position.
+#[test]
+fn avro_records_from_another_encoder_are_read_and_bad_ones_kept() {
+    let broker = Broker::start();
+    broker.create_topic("payments", 2);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let schema = dir.path().join("payment.avsc");
+    std::fs::write(
+        &schema,
+        r#"{"type": "record", "name": "Payment", "fields": [
+             {"name": "card", "type": "long"},
+             {"name": "amount", "type": {"type": "bytes", "logicalType": "decimal", "precision": 10, "scale": 2}},
+             {"name": "merchant", "type": "string"},
+             {"name": "ts", "type": {"type": "long", "logicalType": "timestamp-millis"}},
+             {"name": "kind", "type": {"type": "enum", "name": "Kind", "symbols": ["CARD", "PIX", "BOLETO"]}},
+             {"name": "note", "type": ["null", "string"], "default": null},
+             {"name": "score", "type": "float"}]}"#,
+    )
+    .expect("write schema");
+    let kinds = ["CARD", "PIX", "BOLETO"];
+    let mut lines = Vec::new();
+    let (mut expected_cents, mut expected_notes, mut bad) = (std::collections::BTreeMap::<&str, i64>::new(), 0, 0);
+    for i in 0..600i64 {
+        if i % 101 == 50 {
+            // Not a datum of the schema: garbage behind the header, and a truncated record.
+            let raw: &[u8] = if i % 2 == 0 { &[0, 0, 0, 0, 7, 0xff, 0xff, 0xff] } else { &[0, 0, 0, 0, 7, 2] };
+            lines.push(serde_json::json!({"partition": i % 2, "value_b64": base64_of(raw)}));
+            bad += 1;
+            continue;
+        }
+        let kind = kinds[(i % 3) as usize];
+        let cents = 100 + i * 7;
+        *expected_cents.entry(kind).or_default() += cents;
+        let note = if i % 4 == 0 { serde_json::Value::Null } else { serde_json::json!(format!("n{i}")) };
+        expected_notes += i64::from(i % 4 != 0);
+        let record = serde_json::json!({
+            "card": 1000 + i % 17, "amount": {"decimal": format!("{}.{:02}", cents / 100, cents % 100)}, "merchant": format!("m{}", i % 5),
+            "ts": {"epoch_ms": common::kafka::BASE_MS + i * 1000}, "kind": kind, "note": note, "score": 0.5});
+        lines.push(serde_json::json!({"partition": i % 2, "key": (1000 + i % 17).to_string(), "record": record}));
+    }
+    broker.produce_avro("payments", &schema, "confluent", &lines);
+    let sql = format!(
+        "CREATE SOURCE payments (card BIGINT NOT NULL, amount DECIMAL(12, 2), merchant VARCHAR, ts TIMESTAMP, kind VARCHAR, note VARCHAR, score DOUBLE)
+           WITH (connector = 'kafka', brokers = '{}', topic = 'payments', format = 'avro', avro_schema = '{}', avro_framing = 'confluent', bounded = 'true');
+         CREATE VIEW per_kind AS SELECT kind, CAST(sum(amount) * 100 AS BIGINT) AS cents, count(*) AS n FROM payments GROUP BY kind;
+         CREATE VIEW notes AS SELECT count(note) AS n, min(ts) AS first, sum(score) AS scores FROM payments;
+         CREATE VIEW dead AS SELECT error, position FROM payments_errors;",
+        broker.brokers(),
+        schema.display()
+    );
+    let (views, _) = common::run_collect(&sql, 2);
+    common::assert_matches_oracle(&sql, &views, 2);
+    let per_kind: BTreeMap<String, i64> =
+        views["per_kind"].iter().map(|r| { let f: Vec<&str> = r.split('|').map(str::trim).collect(); (f[0].to_string(), f[1].parse().expect("cents")) }).collect();
+    let expected: BTreeMap<String, i64> = expected_cents.iter().map(|(k, v)| (k.to_string(), *v)).collect();
+    assert_eq!(per_kind, expected);
+    let notes: Vec<&str> = views["notes"][0].split('|').map(str::trim).collect();
+    assert_eq!(notes[0], expected_notes.to_string());
+    assert!(notes[1].starts_with("2024-01-01T00:00:00") || notes[1].starts_with("2024-01-01 00:00:00"), "{notes:?}");
+    let dead = &views["dead"];
+    assert_eq!(dead.len(), bad, "{dead:?}");
+    assert!(dead.iter().all(|r| r.contains("invalid Avro record") && r.contains("payments/")), "{dead:?}");
+
+    // A declared column the schema does not have is refused before anything is read.
+    let wrong = sql.replace("score DOUBLE)", "score DOUBLE, missing INT)");
+    let err = illunare_coord::Pipeline::load(&wrong, &common::registry()).err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(err.contains("missing"), "{err}");
+}
+
+fn base64_of(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk.iter().enumerate().fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
 /// The sink's records, as confluent-kafka reads them, folded the way a compacted topic is:
 /// the last value per key, tombstones removing the key.
 fn compacted(broker: &Broker, topic: &str) -> BTreeMap<String, serde_json::Value> {

@@ -108,6 +108,18 @@ impl Broker {
         self.client(&["produce", topic, &file.path().display().to_string()]);
     }
 
+    /// Produces JSON lines of `{"partition", "key", "record"}` (or `"value_b64"` for bytes sent
+    /// as they are), each record Avro-encoded by fastavro against `schema` (an .avsc file) with
+    /// `framing` (`bare` or `confluent`).
+    pub fn produce_avro(&self, topic: &str, schema: &std::path::Path, framing: &str, lines: &[serde_json::Value]) {
+        let mut file = tempfile::NamedTempFile::new().expect("temp file");
+        for line in lines {
+            writeln!(file, "{line}").expect("write");
+        }
+        file.flush().expect("flush");
+        self.client(&["produce-avro", topic, &schema.display().to_string(), framing, &file.path().display().to_string()]);
+    }
+
     /// Every committed record of `topic` (read_committed), read by confluent-kafka.
     pub fn consume(&self, topic: &str) -> Vec<Consumed> {
         self.client(&["consume", topic])

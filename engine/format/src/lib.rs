@@ -1,4 +1,4 @@
-//! Record formats — JSON, CSV, raw text/bytes — decoded into Arrow columns, whatever carried
+//! Record formats — JSON, CSV, Avro, raw text/bytes — decoded into Arrow columns, whatever carried
 //! the records (lines of a file, Kafka messages).
 //!
 //! Why a crate of its own: the issue asks for "transport separate from format". A transport
@@ -10,6 +10,7 @@
 //! column are set aside too. The transport turns the set-aside records into error records with
 //! its own notion of position (`path:line`, `topic/partition/offset`).
 
+mod avro;
 mod csv;
 mod json;
 mod raw;
@@ -22,6 +23,7 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::error::ArrowError;
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 
+pub use avro::{AvroDecoder, AvroFraming};
 pub use csv::{CsvDecoder, CsvState, parse_delimiter, split_fields};
 pub use json::JsonDecoder;
 pub use raw::RawDecoder;

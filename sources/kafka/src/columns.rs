@@ -19,7 +19,7 @@ use arrow::array::{ArrayRef, BinaryBuilder, Int32Array, Int64Array, StringBuilde
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
 use illunare_connector::ConnectorError;
-use illunare_format::{CsvDecoder, Decoded, JsonDecoder, RawDecoder, RecordDecoder, type_name};
+use illunare_format::{AvroDecoder, CsvDecoder, Decoded, JsonDecoder, RawDecoder, RecordDecoder, type_name};
 
 use crate::PayloadFormat;
 
@@ -103,6 +103,7 @@ impl Columns {
             PayloadFormat::Json => Box::new(JsonDecoder::new(&payload).map_err(schema_error)?),
             PayloadFormat::Csv { delimiter } => Box::new(CsvDecoder::by_position(&payload, delimiter).map_err(schema_error)?),
             PayloadFormat::Raw => Box::new(RawDecoder::new(&payload).map_err(schema_error)?),
+            PayloadFormat::Avro { schema, framing } => Box::new(AvroDecoder::new(&payload, &schema, framing).map_err(schema_error)?),
         };
         Ok(Columns { schema: schema.clone(), payload, decoder, slots })
     }

@@ -70,11 +70,13 @@ pub enum StartOffset {
 }
 
 /// The payload format.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PayloadFormat {
     Json,
     Csv { delimiter: u8 },
     Raw,
+    /// Avro datums of the writer's schema (the text of `avro_schema`'s file).
+    Avro { schema: Arc<str>, framing: illunare_format::AvroFraming },
 }
 
 /// Everything `create` validated.
@@ -150,9 +152,26 @@ fn parse_format(options: &Options) -> Result<PayloadFormat, ConnectorError> {
             return Ok(PayloadFormat::Csv { delimiter });
         }
         "raw" | "bytes" | "string" | "text" => PayloadFormat::Raw,
-        "avro" => return Err(ConnectorError::option("format", "'avro' is not supported yet (json, csv, raw)")),
-        other => return Err(ConnectorError::option("format", format!("'{other}' is not a payload format (json, csv, raw)"))),
+        "avro" => {
+            let path = options.get("avro_schema")?.ok_or_else(|| ConnectorError::option("avro_schema", "is required with format = 'avro': the path of the writer's schema (.avsc)"))?;
+            let schema = std::fs::read_to_string(path.trim()).map_err(|e| ConnectorError::option("avro_schema", format!("cannot read '{}': {e}", path.trim())))?;
+            let framing = match options.get_or("avro_framing", "bare")?.trim().to_lowercase().as_str() {
+                "bare" | "none" => illunare_format::AvroFraming::Bare,
+                "confluent" => illunare_format::AvroFraming::Confluent,
+                other => return Err(ConnectorError::option("avro_framing", format!("'{other}' is not bare or confluent"))),
+            };
+            if delimiter.is_some() {
+                return Err(ConnectorError::option("delimiter", "only applies to format = 'csv'"));
+            }
+            return Ok(PayloadFormat::Avro { schema: Arc::from(schema), framing });
+        }
+        other => return Err(ConnectorError::option("format", format!("'{other}' is not a payload format (json, csv, avro, raw)"))),
     };
+    for avro_only in ["avro_schema", "avro_framing"] {
+        if options.get(avro_only)?.is_some() {
+            return Err(ConnectorError::option(avro_only, "only applies to format = 'avro'"));
+        }
+    }
     if delimiter.is_some() {
         return Err(ConnectorError::option("delimiter", "only applies to format = 'csv'"));
     }
@@ -211,7 +230,7 @@ impl SourceConnector for KafkaSourceConnector {
             stall_timeout,
         };
         // Checks the declared columns against the format now, not at the first record.
-        Columns::new(&config.schema, config.format)?;
+        Columns::new(&config.schema, config.format.clone())?;
         Ok(Arc::new(KafkaSource { config: Arc::new(config) }))
     }
 }

@@ -76,7 +76,7 @@ impl PartitionReader {
             _ => -1, // known at the first record
         };
         let done = matches!((end, start), (Some(end), Offset::Offset(o)) if o >= end) || end == Some(0) || (end.is_some() && start == Offset::End);
-        let columns = Columns::new(&config.schema, config.format)?;
+        let columns = Columns::new(&config.schema, config.format.clone())?;
         Ok(PartitionReader {
             config,
             partition,
@@ -211,7 +211,7 @@ fn frame(config: &Config, end: Option<i64>, pending: &mut Pending, record: Incom
     match record.payload {
         Some(payload) => {
             match config.format {
-                PayloadFormat::Raw => pending.buf.push_exact(payload),
+                PayloadFormat::Raw | PayloadFormat::Avro { .. } => pending.buf.push_exact(payload),
                 _ => pending.buf.push(payload),
             }
             pending.metas.push(RecordMeta { key: record.key.map(<[u8]>::to_vec), offset: record.offset, timestamp: record.timestamp });
