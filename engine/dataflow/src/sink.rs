@@ -189,8 +189,12 @@ pub fn render_sink(input: Coll<'_>, name: &str, sink: Option<Box<dyn Sink>>, com
                     }
                     let upper = frontiers[0].frontier().first().copied();
                     let done = upper.is_none();
-                    let has_ready = pending.iter().any(|(_, t, _)| upper.is_none_or(|u| *t < u));
-                    let spaced_from = if has_ready { last_data_commit } else { last_commit };
+                    // A commit with updates is spaced from the last one with updates, which is
+                    // never later than the last commit: only when the last commit throttles and
+                    // the last data commit does not do the pending updates need a look.
+                    let within = |at: Option<Instant>| at.is_some_and(|last| now.saturating_duration_since(last) < commit_interval);
+                    let data_may_go = within(last_commit) && !within(last_data_commit);
+                    let spaced_from = if data_may_go && pending.iter().any(|(_, t, _)| upper.is_none_or(|u| *t < u)) { last_data_commit } else { last_commit };
                     if let Some(last) = spaced_from
                         && !done
                         && now.saturating_duration_since(last) < commit_interval

@@ -284,12 +284,17 @@ async fn copy<'a>(
         buffer.extend_from_slice(binary::HEADER);
     }
     let mut line = String::new();
-    let mut tuple: Vec<u8> = Vec::new();
     let mut scratch = String::new();
     let mut count = 0;
     for (row, times, upsert) in rows {
+        if times == 0 {
+            continue;
+        }
         let only_key = if upsert == Some(false) { key } else { None };
-        let encoded: &[u8] = match format {
+        // Each row is encoded once, into the chunk itself (binary) or through one line (text),
+        // and repeated in place when it is written more than once.
+        let start = buffer.len();
+        match format {
             CopyFormat::Text => {
                 line.clear();
                 encode_row(&mut line, &mut scratch, row, columns, only_key).map_err(encode_error)?;
@@ -298,18 +303,14 @@ async fn copy<'a>(
                     line.push(if upsert { 't' } else { 'f' });
                 }
                 line.push('\n');
-                line.as_bytes()
+                buffer.extend_from_slice(line.as_bytes());
             }
-            CopyFormat::Binary(wires) => {
-                tuple.clear();
-                binary::encode_row(&mut tuple, row, columns, wires, only_key, upsert).map_err(encode_error)?;
-                &tuple
-            }
-        };
-        for _ in 0..times {
-            buffer.extend_from_slice(encoded);
-            count += 1;
+            CopyFormat::Binary(wires) => binary::encode_row(&mut buffer, row, columns, wires, only_key, upsert).map_err(encode_error)?,
         }
+        for _ in 1..times {
+            buffer.extend_from_within(start..);
+        }
+        count += times;
         if buffer.len() >= CHUNK_BYTES {
             let chunk = std::mem::replace(&mut buffer, Vec::with_capacity(CHUNK_BYTES + 4096));
             writer.send(Bytes::from(chunk)).await.map_err(pg)?;
