@@ -102,6 +102,19 @@ fn datafusion_over_files(dir: &Path, sql: &str, schema: &arrow::datatypes::Schem
     })
 }
 
+/// [`datafusion_over_files`] over files in `region=…` directories, `region` a column.
+fn datafusion_over_regions(dir: &Path, sql: &str, schema: &arrow::datatypes::SchemaRef) -> Vec<String> {
+    let runtime = tokio::runtime::Runtime::new().expect("tokio");
+    runtime.block_on(async {
+        let ctx = SessionContext::new();
+        let options = ParquetReadOptions::default().table_partition_cols(vec![("region".to_string(), DataType::Utf8)]);
+        ctx.register_parquet("t", dir.to_str().expect("utf-8 path"), options).await.expect("register");
+        let batches = ctx.sql(sql).await.expect("plan").collect().await.expect("run");
+        let rows: Vec<_> = batches.iter().flat_map(|b| illunare_types::batch_to_rows(b).expect("rows")).collect();
+        canonical(&rows, schema)
+    })
+}
+
 /// Runs `text` on `workers` workers: the views' rows and the number of late rows of `source`.
 fn run_counting_late(text: &str, workers: usize, source: &str) -> (BTreeMap<String, Vec<String>>, usize) {
     let mut pipeline = common::start(text, &common::options(workers));
@@ -171,6 +184,86 @@ fn hive_partition_directories_become_columns() {
     }
 }
 
+/// GROUP BY a string column read as a dictionary (`Source::with_dictionary_columns`): files
+/// whose `merchant` pages are dictionary encoded, one whose are plain, NULL merchants, a Hive
+/// partition column as a key; alongside, keys and filters the dictionary must not reach
+/// (a computed key, a filter on the key, an aggregate over it, two keys). Every view equals
+/// DataFusion over the same files, on 1 and 2 workers.
+#[test]
+fn string_group_keys_read_as_dictionaries_give_datafusion_s_answer() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut rng = Lcg(7);
+    for (file, region, dictionary) in [(0, "eu", true), (1, "eu", false), (2, "us", true)] {
+        let n = 3000;
+        let merchants: Vec<Option<String>> = (0..n)
+            .map(|_| match rng.next() % 40 {
+                0 => None,
+                m => Some(format!("merchant {m:02}{}", if m % 3 == 0 { " with a name longer than twelve bytes" } else { "" })),
+            })
+            .collect();
+        let amounts: Vec<f64> = (0..n).map(|_| (rng.next() % 5000) as f64 / 100.0).collect();
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("merchant", DataType::Utf8, true),
+            Field::new("card_id", DataType::Int64, false),
+            Field::new("amount", DataType::Float64, false),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(StringArray::from(merchants)),
+                Arc::new(Int64Array::from((0..n).map(|i| (i % 5) as i64).collect::<Vec<_>>())),
+                Arc::new(Float64Array::from(amounts)),
+            ],
+        )
+        .expect("batch");
+        let path = dir.path().join(format!("region={region}/part-{file}.parquet"));
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        let props = WriterProperties::builder().set_max_row_group_row_count(Some(1000)).set_dictionary_enabled(dictionary).build();
+        let mut writer = ArrowWriter::try_new(std::fs::File::create(&path).expect("create"), schema, Some(props)).expect("writer");
+        writer.write(&batch).expect("write");
+        writer.close().expect("close");
+    }
+    let queries = [
+        ("by_merchant", "SELECT merchant, count(*) AS n, sum(amount) AS total, max(amount) AS largest FROM {} WHERE amount > 20 GROUP BY merchant"),
+        ("by_region", "SELECT region, count(*) AS n, avg(amount) AS mean FROM {} GROUP BY region"),
+        ("by_upper", "SELECT upper(merchant) AS m, count(*) AS n FROM {} GROUP BY upper(merchant)"),
+        ("filtered_key", "SELECT merchant, sum(amount) AS total FROM {} WHERE merchant <> 'merchant 05' GROUP BY merchant"),
+        ("key_and_max", "SELECT card_id, max(merchant) AS last, min(merchant) AS first FROM {} GROUP BY card_id"),
+        ("two_keys", "SELECT merchant, card_id, count(*) AS n FROM {} GROUP BY merchant, card_id"),
+    ];
+    let mut text = String::new();
+    for (view, query) in queries {
+        text += &format!(
+            "CREATE SOURCE src_{view} (merchant VARCHAR, card_id BIGINT NOT NULL, amount DOUBLE, region VARCHAR) WITH (connector = 'parquet', path = '{}', batch_size = '512');
+             CREATE VIEW {view} AS {};\n",
+            dir.path().display(),
+            query.replace("{}", &format!("src_{view}"))
+        );
+    }
+    for workers in [1, 2] {
+        let mut pipeline = common::start(&text, &common::options(workers));
+        common::wait_finished(&pipeline);
+        for (view, query) in queries {
+            let schema = pipeline.planner.catalog()[view].schema.clone();
+            let got = canonical(&pipeline.final_rows(view).unwrap_or_default(), &schema);
+            let expected = datafusion_over_regions(dir.path(), &query.replace("{}", "t"), &schema);
+            assert!(expected.len() > 1, "{view}: {expected:?}");
+            assert!(same_answer(&got, &expected), "{view}, {workers} worker(s): {got:?} vs {expected:?}");
+            let errors = pipeline.final_rows(&illunare_types::errors_name(&format!("src_{view}"))).unwrap_or_default();
+            assert!(errors.is_empty(), "{errors:?}");
+            let dictionaries = counter(&pipeline, &format!("src_{view}"), "dictionary_chunks");
+            match view {
+                // merchant: two dictionary-encoded files of three row groups; region: all nine.
+                "by_merchant" => assert_eq!(dictionaries, 6, "{view}"),
+                "by_region" => assert_eq!(dictionaries, 9, "{view}"),
+                "two_keys" => assert_eq!(dictionaries, 6, "{view}"),
+                _ => assert_eq!(dictionaries, 0, "{view}: the key is not read whole"),
+            }
+        }
+        pipeline.join().expect("join");
+    }
+}
+
 /// A source declared without columns reads them from the first file's footer, plus the Hive
 /// partition directories (as VARCHAR); a WATERMARK alone may stand in the column list. The
 /// result equals the same pipeline with the columns declared.
@@ -196,9 +289,8 @@ fn columns_come_from_the_files_when_none_are_declared() {
     let (inferred, schema) = views("(WATERMARK FOR ts AS ts - INTERVAL '1' SECOND)");
     let names: Vec<String> = schema.fields().iter().map(|f| format!("{} {}", f.name(), f.data_type())).collect();
     assert_eq!(names, ["card_id Int64", "amount Float64", "ts Timestamp(ms)", "payload Utf8", "region Utf8"]);
-    let (declared, _) = views(
-        "(card_id BIGINT NOT NULL, amount DOUBLE, ts TIMESTAMP(3), payload VARCHAR, region VARCHAR, WATERMARK FOR ts AS ts - INTERVAL '1' SECOND)",
-    );
+    let (declared, _) =
+        views("(card_id BIGINT NOT NULL, amount DOUBLE, ts TIMESTAMP(3), payload VARCHAR, region VARCHAR, WATERMARK FOR ts AS ts - INTERVAL '1' SECOND)");
     assert_eq!(inferred["per_minute"], declared["per_minute"]);
     assert!(inferred["per_minute"].len() > 20, "{}", inferred["per_minute"].len());
     // Without a WATERMARK the column list may be left out altogether.
@@ -232,10 +324,8 @@ fn only_the_columns_a_query_uses_are_read() {
     let rows: Vec<Tx> = (0..4000).map(|i| (i % 10, 1.0, JAN1_MS + i)).collect();
     write_parquet(&path, &tx_batch(&rows, Some(400)), 1000, true);
     let size = std::fs::metadata(&path).expect("stat").len();
-    let source = format!(
-        "CREATE SOURCE wide (card_id BIGINT, amount DOUBLE, ts TIMESTAMP, payload VARCHAR) WITH (connector = 'parquet', path = '{}');",
-        path.display()
-    );
+    let source =
+        format!("CREATE SOURCE wide (card_id BIGINT, amount DOUBLE, ts TIMESTAMP, payload VARCHAR) WITH (connector = 'parquet', path = '{}');", path.display());
     let narrow = format!("{source} CREATE VIEW spend AS SELECT card_id, sum(amount) AS total FROM wide GROUP BY card_id;");
     let (bytes, views) = run_with_counter(&narrow, "bytes_read");
     assert_eq!(views["spend"].len(), 10);

@@ -28,8 +28,8 @@ impl ChainedSource {
     /// Fails unless both sources have the same columns.
     pub fn new(history: Arc<dyn Source>, live: Arc<dyn Source>) -> Result<ChainedSource, ConnectorError> {
         let (h, l) = (history.schema(), live.schema());
-        let same = h.fields().len() == l.fields().len()
-            && h.fields().iter().zip(l.fields()).all(|(a, b)| a.name() == b.name() && a.data_type() == b.data_type());
+        let same =
+            h.fields().len() == l.fields().len() && h.fields().iter().zip(l.fields()).all(|(a, b)| a.name() == b.name() && a.data_type() == b.data_type());
         if !same {
             return Err(ConnectorError::Schema(format!("the history's columns {h:?} differ from the live source's {l:?}")));
         }
@@ -66,6 +66,10 @@ impl Source for ChainedSource {
         self.rebuilt(self.history.narrow(columns), self.live.narrow(columns))
     }
 
+    fn with_dictionary_columns(&self, columns: &[usize]) -> Option<Arc<dyn Source>> {
+        self.rebuilt(self.history.with_dictionary_columns(columns), self.live.with_dictionary_columns(columns))
+    }
+
     fn prune(&self, predicates: &[ColumnPredicate]) -> Option<Arc<dyn Source>> {
         self.rebuilt(self.history.prune(predicates), self.live.prune(predicates))
     }
@@ -87,10 +91,7 @@ impl ChainedSource {
         if history.is_none() && live.is_none() {
             return None;
         }
-        Some(Arc::new(ChainedSource {
-            history: history.unwrap_or_else(|| self.history.clone()),
-            live: live.unwrap_or_else(|| self.live.clone()),
-        }))
+        Some(Arc::new(ChainedSource { history: history.unwrap_or_else(|| self.history.clone()), live: live.unwrap_or_else(|| self.live.clone()) }))
     }
 }
 
@@ -110,9 +111,11 @@ impl crate::SourceConnector for HybridConnector {
     fn create(&self, spec: &crate::SourceSpec) -> Result<Arc<dyn Source>, ConnectorError> {
         let part = |prefix: &str| -> Result<Arc<dyn Source>, ConnectorError> {
             let options = spec.options.with_prefix(prefix)?;
-            let connector = options.iter().find(|(k, _)| k == "connector").map(|(_, v)| v.clone()).ok_or_else(|| {
-                ConnectorError::option(&format!("{prefix}connector"), "is required (the connector of this part)")
-            })?;
+            let connector = options
+                .iter()
+                .find(|(k, _)| k == "connector")
+                .map(|(_, v)| v.clone())
+                .ok_or_else(|| ConnectorError::option(&format!("{prefix}connector"), "is required (the connector of this part)"))?;
             if connector == "hybrid" {
                 return Err(ConnectorError::option(&format!("{prefix}connector"), "cannot itself be 'hybrid'"));
             }

@@ -143,6 +143,16 @@ pub trait Source: Send + Sync {
         None
     }
 
+    /// Dictionary pushdown: a copy of this source whose batches may carry the declared string
+    /// `columns` as `Dictionary(Int32, <declared type>)` arrays instead (the same values,
+    /// dictionary-encoded, as columnar files often hold them), or `None` when it cannot. The
+    /// batch's schema then names the dictionary type. The engine asks only when every reader of
+    /// those columns takes them as a whole value (a GROUP BY key passed through plain column
+    /// references), where a dictionary's keys spare decoding, copying and hashing each string.
+    fn with_dictionary_columns(&self, _columns: &[usize]) -> Option<Arc<dyn Source>> {
+        None
+    }
+
     /// Predicate pushdown: a copy of this source that may skip data where no row can satisfy
     /// every one of `predicates` (a conjunction), or `None` when it cannot. Only an
     /// optimisation: the engine still evaluates the full filter on every delivered row.
@@ -236,9 +246,7 @@ impl Registry {
 /// Checks that a connector produced exactly the declared columns (by name and type).
 pub fn check_batch_schema(declared: &SchemaRef, batch: &RecordBatch) -> Result<(), ConnectorError> {
     let got = batch.schema();
-    if got.fields().len() != declared.fields().len()
-        || got.fields().iter().zip(declared.fields()).any(|(a, b)| a.data_type() != b.data_type())
-    {
+    if got.fields().len() != declared.fields().len() || got.fields().iter().zip(declared.fields()).any(|(a, b)| a.data_type() != b.data_type()) {
         return Err(ConnectorError::Schema(format!("connector produced columns {got:?}, declared {declared:?}")));
     }
     Ok(())

@@ -12,6 +12,7 @@
 //! single record type [`Row`] and diff type [`Diff`] so differential's generics compile once.
 
 pub mod accum;
+pub mod dictionary_groups;
 pub mod fuse;
 pub mod interval_join;
 pub mod join;
@@ -82,7 +83,8 @@ pub fn error_row(relation: &str, failure: Failure) -> Row {
 
 /// Per-activation pre-aggregation state: per capability time, the capability and the folded
 /// value of each (key, time).
-pub type Stash<V> = std::collections::BTreeMap<Time, (timely::dataflow::operators::Capability<Time>, std::collections::HashMap<(Row, Time), V, ahash::RandomState>)>;
+pub type Stash<V> =
+    std::collections::BTreeMap<Time, (timely::dataflow::operators::Capability<Time>, std::collections::HashMap<(Row, Time), V, ahash::RandomState>)>;
 
 /// A constant collection: `rows` at time 0 (only worker 0 holds them).
 pub fn constant<'s>(scope: timely::dataflow::Scope<'s, Time>, rows: Vec<Row>) -> Coll<'s> {

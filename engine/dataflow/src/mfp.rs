@@ -6,9 +6,9 @@
 //! for the whole chain. A row whose evaluation fails leaves through the error output with the
 //! message and the offending row; the others are unaffected.
 
-use arrow::array::BooleanArray;
+use arrow::array::{ArrayRef, BooleanArray};
 use arrow::compute::filter_record_batch;
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{DataType, SchemaRef};
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use differential_dataflow::AsCollection;
 use illunare_eval::{filter_rows, map_rows};
@@ -35,9 +35,7 @@ pub fn chain_steps(plan: &illunare_plan::Plan) -> (Vec<Step>, &illunare_plan::Pl
     let mut current = plan;
     loop {
         match &current.node {
-            Node::Map { input, exprs } => {
-                steps.push(Step::Map { exprs: exprs.clone(), input: input.schema.clone(), output: current.schema.clone() })
-            }
+            Node::Map { input, exprs } => steps.push(Step::Map { exprs: exprs.clone(), input: input.schema.clone(), output: current.schema.clone() }),
             Node::Filter { input, predicate } => steps.push(Step::Filter { predicate: predicate.clone(), input: input.schema.clone() }),
             _ => break,
         }
@@ -105,12 +103,30 @@ pub fn apply_steps_to_batch(steps: &[Step], batch: RecordBatch) -> Result<Record
                     .map(|e| e.physical.evaluate(&batch).and_then(|v| v.into_array(n)))
                     .collect::<Result<Vec<_>, _>>()
                     .map_err(|e| e.to_string())?;
-                let options = RecordBatchOptions::new().with_row_count(Some(n));
-                RecordBatch::try_new_with_options(output.clone(), columns, &options).map_err(|e| e.to_string())?
+                batch_of(output, columns, n).map_err(|e| e.to_string())?
             }
         };
     }
     Ok(batch)
+}
+
+/// A batch of `schema`'s columns, except that a column may come dictionary-encoded where the
+/// schema has the dictionary's value type (a source's dictionary pushdown,
+/// `source_pushdown::dictionary_columns`): the batch's schema then says so.
+pub fn batch_of(schema: &SchemaRef, columns: Vec<ArrayRef>, rows: usize) -> Result<RecordBatch, arrow::error::ArrowError> {
+    let options = RecordBatchOptions::new().with_row_count(Some(rows));
+    let encoded = |(field, column): (&arrow::datatypes::FieldRef, &ArrayRef)| matches!(column.data_type(), DataType::Dictionary(_, values) if values.as_ref() == field.data_type());
+    if !schema.fields().iter().zip(&columns).any(encoded) {
+        return RecordBatch::try_new_with_options(schema.clone(), columns, &options);
+    }
+    let fields: Vec<_> = schema
+        .fields()
+        .iter()
+        .zip(&columns)
+        .map(|(f, c)| if encoded((f, c)) { std::sync::Arc::new(f.as_ref().clone().with_data_type(c.data_type().clone())) } else { f.clone() })
+        .collect();
+    let schema = std::sync::Arc::new(arrow::datatypes::Schema::new_with_metadata(fields, schema.metadata().clone()));
+    RecordBatch::try_new_with_options(schema, columns, &options)
 }
 
 /// A short human rendering of a row for error messages.

@@ -31,6 +31,7 @@ use illunare_types::{Datum, Row, array_to_datums, transpose};
 
 use crate::Failure;
 use crate::accum::{Accum, FastKind, SLOTS, fast_kind};
+use crate::dictionary_groups::DictionaryKeys;
 use crate::minmax::{Extreme, extreme_of};
 
 /// How phase 2 merges one aggregate's partial state.
@@ -186,7 +187,9 @@ impl PartialAggregator {
                 .map(|(i, k)| Ok(arrow::datatypes::Field::new(format!("k{i}"), k.physical.data_type(&spec.input_schema)?, true)))
                 .collect::<Result<Vec<_>, datafusion_common::DataFusionError>>()
                 .map_err(|e| e.to_string())?;
-            Some(new_group_values(Arc::new(Schema::new(fields)), &GroupOrdering::None).map_err(|e| e.to_string())?)
+            let key_types = fields.iter().map(|f| f.data_type().clone()).collect();
+            let inner = new_group_values(Arc::new(Schema::new(fields)), &GroupOrdering::None).map_err(|e| e.to_string())?;
+            Some(Box::new(DictionaryKeys::new(inner, key_types)) as Box<dyn GroupValues>)
         };
         let accumulators = spec.aggregates.iter().map(|a| a.function.create_groups_accumulator()).collect::<Result<Vec<_>, _>>().map_err(|e| e.to_string())?;
         Ok(PartialAggregator { spec, groups, accumulators, rows: Vec::new(), indices: Vec::new() })

@@ -186,7 +186,7 @@ impl ChainOutput {
     fn into_batch(self, schema: &arrow::datatypes::SchemaRef) -> Result<RecordBatch, String> {
         match self {
             ChainOutput::Batch(b) if b.schema() == *schema => Ok(b),
-            ChainOutput::Batch(b) => RecordBatch::try_new(schema.clone(), b.columns().to_vec()).map_err(|e| e.to_string()),
+            ChainOutput::Batch(b) => crate::mfp::batch_of(schema, b.columns().to_vec(), b.num_rows()).map_err(|e| e.to_string()),
             ChainOutput::Rows(rows) => rows_to_batch(schema, &rows).map_err(|e| e.to_string()),
         }
     }
@@ -297,8 +297,7 @@ pub fn render_source<'s>(
         let mut err_cap = caps.pop();
         let mut ok_cap = caps.pop();
         move |_frontiers| {
-            let (Some(ok_c), Some(err_c), Some(eval_c), Some(late_c)) = (ok_cap.as_mut(), err_cap.as_mut(), eval_cap.as_mut(), late_cap.as_mut())
-            else {
+            let (Some(ok_c), Some(err_c), Some(eval_c), Some(late_c)) = (ok_cap.as_mut(), err_cap.as_mut(), eval_cap.as_mut(), late_cap.as_mut()) else {
                 return;
             };
             let cap = *ok_c.time();
@@ -366,7 +365,8 @@ pub fn render_source<'s>(
                                     Ok(())
                                 });
                                 if let Err(e) = converted {
-                                    let record = ErrorRecord::new(format!("batch does not match the declared columns: {e}"), None, Some(chunk.position.0.clone()));
+                                    let record =
+                                        ErrorRecord::new(format!("batch does not match the declared columns: {e}"), None, Some(chunk.position.0.clone()));
                                     err_rows.push(record.to_row());
                                 }
                             }
@@ -403,7 +403,8 @@ pub fn render_source<'s>(
                 ok_handle.session(&at).give_iterator(chunk.iter().cloned());
             }
             // Errors and late rows are stamped with this activation's time.
-            for (rows, cap, handle) in [(err_rows, &*err_c, &mut err_handle), (eval_rows, &*eval_c, &mut eval_handle), (late_rows, &*late_c, &mut late_handle)] {
+            for (rows, cap, handle) in [(err_rows, &*err_c, &mut err_handle), (eval_rows, &*eval_c, &mut eval_handle), (late_rows, &*late_c, &mut late_handle)]
+            {
                 if !rows.is_empty() {
                     let at = cap.delayed(&now);
                     handle.session(&at).give_iterator(rows.into_iter().map(|r| (r, now, 1)));

@@ -68,6 +68,70 @@ pub fn columns_read(chain: &Fused, event_time: Option<&EventTime>) -> Option<BTr
     Some(columns)
 }
 
+/// The source's string columns that the fused GROUP BY reads only as whole keys (see
+/// [`Source::with_dictionary_columns`]): each is a group key through plain column references
+/// in every branch, and no filter, computed column, aggregate argument or event-time
+/// expression reads it. Empty without a fused GROUP BY (rows leaving the source are decoded).
+pub fn dictionary_columns(chain: &Fused, source: &arrow::datatypes::Schema, event_time: Option<&EventTime>) -> Vec<usize> {
+    let Some(preagg) = &chain.preagg else {
+        return Vec::new();
+    };
+    let mut other_uses = BTreeSet::new();
+    let mut keys = BTreeSet::new();
+    if let Some(et) = event_time {
+        other_uses.insert(et.column);
+        columns_of(&et.watermark.physical, &mut other_uses);
+    }
+    // Source columns behind `columns` (positions of a step's input), given `origin`.
+    let behind =
+        |origin: &[Option<usize>], columns: BTreeSet<usize>| -> Vec<usize> { columns.into_iter().filter_map(|c| origin.get(c).copied().flatten()).collect() };
+    for steps in std::iter::once(&chain.steps).chain(&chain.union) {
+        let mut origin: Vec<Option<usize>> = (0..source.fields().len()).map(Some).collect();
+        for step in steps {
+            match step {
+                Step::Filter { predicate, .. } => {
+                    let mut read = BTreeSet::new();
+                    columns_of(&predicate.physical, &mut read);
+                    other_uses.extend(behind(&origin, read));
+                }
+                Step::Map { exprs, .. } => {
+                    let mut next = Vec::with_capacity(exprs.len());
+                    for e in exprs {
+                        match e.physical.downcast_ref::<Column>() {
+                            Some(c) => next.push(origin.get(c.index()).copied().flatten()),
+                            None => {
+                                let mut read = BTreeSet::new();
+                                columns_of(&e.physical, &mut read);
+                                other_uses.extend(behind(&origin, read));
+                                next.push(None);
+                            }
+                        }
+                    }
+                    origin = next;
+                }
+            }
+        }
+        for key in &preagg.group_keys {
+            match key.physical.downcast_ref::<Column>() {
+                Some(c) => keys.extend(origin.get(c.index()).copied().flatten()),
+                None => {
+                    let mut read = BTreeSet::new();
+                    columns_of(&key.physical, &mut read);
+                    other_uses.extend(behind(&origin, read));
+                }
+            }
+        }
+        for agg in &preagg.aggregates {
+            for arg in agg.function.expressions() {
+                let mut read = BTreeSet::new();
+                columns_of(&arg, &mut read);
+                other_uses.extend(behind(&origin, read));
+            }
+        }
+    }
+    keys.difference(&other_uses).copied().collect()
+}
+
 /// A literal's value as a datum, when its type is `data_type`.
 fn literal(expr: &Arc<dyn PhysicalExpr>, data_type: &arrow::datatypes::DataType) -> Option<Datum> {
     let value = expr.downcast_ref::<Literal>()?.value();
@@ -85,7 +149,9 @@ fn conjuncts(expr: &Arc<dyn PhysicalExpr>, schema: &arrow::datatypes::Schema, ou
         }
         return;
     }
-    let Some(binary) = expr.downcast_ref::<BinaryExpr>() else { return };
+    let Some(binary) = expr.downcast_ref::<BinaryExpr>() else {
+        return;
+    };
     let op = match binary.op() {
         Operator::And => {
             conjuncts(binary.left(), schema, out);
@@ -164,7 +230,9 @@ pub fn is_read(views: &[(String, Plan)], name: &str) -> bool {
 /// `source`, pruned and narrowed as far as `chain` (what runs inside its operator) allows.
 /// `whole_rows`: something needs the source's complete rows besides the chain (its late rows).
 pub fn push_down(source: &Arc<dyn Source>, chain: Option<&Fused>, event_time: Option<&EventTime>, whole_rows: bool) -> Arc<dyn Source> {
-    let Some(chain) = chain else { return source.clone() };
+    let Some(chain) = chain else {
+        return source.clone();
+    };
     let mut current = source.clone();
     let predicates = predicates(chain);
     if !predicates.is_empty()
@@ -172,6 +240,15 @@ pub fn push_down(source: &Arc<dyn Source>, chain: Option<&Fused>, event_time: Op
     {
         tracing::debug!("source pruned by {predicates:?}");
         current = pruned;
+    }
+    if !whole_rows {
+        let columns = dictionary_columns(chain, &source.schema(), event_time);
+        if !columns.is_empty()
+            && let Some(encoded) = current.with_dictionary_columns(&columns)
+        {
+            tracing::debug!("source delivers columns {columns:?} dictionary-encoded");
+            current = encoded;
+        }
     }
     if !whole_rows
         && let Some(columns) = columns_read(chain, event_time)

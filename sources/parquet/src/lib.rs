@@ -28,6 +28,7 @@
 //! statistics, pruning), [`source`] (splits, pushdown), [`reader`] (decoding), [`io`].
 
 pub mod columns;
+pub mod dictionary;
 mod error;
 pub mod io;
 pub mod listing;
@@ -106,8 +107,7 @@ fn infer(location: &Location) -> Result<SchemaRef, ConnectorError> {
         let meta = listing::footer(store, &first).await?;
         Ok::<_, ParquetSourceError>((first.display.clone(), meta))
     })??;
-    let mut fields: Vec<Field> =
-        meta.schema().fields().iter().map(|f| Field::new(f.name(), engine_type(f.data_type()), f.is_nullable())).collect();
+    let mut fields: Vec<Field> = meta.schema().fields().iter().map(|f| Field::new(f.name(), engine_type(f.data_type()), f.is_nullable())).collect();
     let relative = display.strip_prefix(&location.fixed_prefix()).unwrap_or(&display).trim_start_matches('/');
     let directories: Vec<&str> = relative.split('/').collect();
     for segment in &directories[..directories.len().saturating_sub(1)] {
@@ -128,7 +128,9 @@ fn check_first_file(location: &Location, declared: &arrow::datatypes::SchemaRef)
     let footer = io::block_on(move || async move {
         let store = location.store()?;
         let files = location.list(store.as_ref()).await?;
-        let Some(first) = files.into_iter().next() else { return Ok(None) };
+        let Some(first) = files.into_iter().next() else {
+            return Ok(None);
+        };
         Ok::<_, ParquetSourceError>(Some((first.display.clone(), listing::footer(store, &first).await)))
     })??;
     match footer {

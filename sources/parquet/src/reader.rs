@@ -11,7 +11,7 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, BooleanArray, UInt32Array, new_null_array};
+use arrow::array::{Array, ArrayRef, BooleanArray, DictionaryArray, Int32Array, UInt32Array, new_null_array};
 use arrow::datatypes::{Field, Schema, SchemaRef};
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use futures::StreamExt;
@@ -22,6 +22,7 @@ use parquet::arrow::async_reader::ParquetRecordBatchStream;
 use parquet::arrow::{ParquetRecordBatchStreamBuilder, ProjectionMask};
 
 use crate::columns::{ColumnSource, FilePlan, cast_to, resolve};
+use crate::dictionary::{dictionary_type, plan_split};
 use crate::error::ParquetSourceError;
 use crate::io::StoreReader;
 use crate::listing::FileEntry;
@@ -33,6 +34,8 @@ struct Opened {
     plan: FilePlan,
     /// The file columns decoded, ascending: batch column `i` is file column `roots[i]`.
     roots: Vec<usize>,
+    /// Which declared columns this split delivers dictionary-encoded (`dictionary.rs`).
+    dictionary: Vec<bool>,
     remaining_from: Option<Time>,
     schema: SchemaRef,
 }
@@ -45,12 +48,14 @@ pub struct RowGroupReader {
     /// Rows of the split delivered so far.
     offset: u64,
     read: Arc<Vec<bool>>,
+    /// The declared columns the engine takes dictionary-encoded.
+    dictionary: Arc<Vec<bool>>,
     opened: Option<Opened>,
 }
 
 impl RowGroupReader {
-    pub fn new(shared: Arc<Shared>, entry: Arc<FileEntry>, row_group: Option<usize>, offset: u64, read: Arc<Vec<bool>>) -> Self {
-        RowGroupReader { shared, entry, row_group, offset, read, opened: None }
+    pub fn new(shared: Arc<Shared>, entry: Arc<FileEntry>, row_group: Option<usize>, offset: u64, read: Arc<Vec<bool>>, dictionary: Arc<Vec<bool>>) -> Self {
+        RowGroupReader { shared, entry, row_group, offset, read, dictionary, opened: None }
     }
 
     /// `path#rg`, how errors and positions name this split.
@@ -67,17 +72,18 @@ impl RowGroupReader {
         let declared = &self.shared.config.schema;
         let arrow_err = |source| ParquetSourceError::Arrow { file: self.name(), source };
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(declared.fields().len());
-        for (field, source) in declared.fields().iter().zip(&opened.plan.columns) {
+        for ((field, source), dictionary) in declared.fields().iter().zip(&opened.plan.columns).zip(&opened.dictionary) {
             let column = match source {
                 ColumnSource::File { index, .. } => {
-                    let position = opened.roots.binary_search(index).map_err(|_| {
-                        ParquetSourceError::Thread(format!("{}: column '{}' was not decoded", self.name(), field.name()))
-                    })?;
-                    cast_to(batch.column(position), field.data_type()).map_err(|source| ParquetSourceError::Arrow {
-                        file: format!("{} column '{}'", self.name(), field.name()),
-                        source,
-                    })?
+                    let position = opened
+                        .roots
+                        .binary_search(index)
+                        .map_err(|_| ParquetSourceError::Thread(format!("{}: column '{}' was not decoded", self.name(), field.name())))?;
+                    let to = if *dictionary { dictionary_type(field.data_type()) } else { field.data_type().clone() };
+                    cast_to(batch.column(position), &to)
+                        .map_err(|source| ParquetSourceError::Arrow { file: format!("{} column '{}'", self.name(), field.name()), source })?
                 }
+                ColumnSource::Partition(value) if *dictionary => Arc::new(DictionaryArray::new(Int32Array::from(vec![0i32; n]), value.clone())),
                 ColumnSource::Partition(value) => arrow::compute::take(value.as_ref(), &UInt32Array::from(vec![0u32; n]), None).map_err(arrow_err)?,
                 ColumnSource::Unread => new_null_array(field.data_type(), n),
             };
@@ -85,11 +91,14 @@ impl RowGroupReader {
         }
         let mut missing: Vec<Option<&str>> = vec![None; n];
         for ((field, source), column) in declared.fields().iter().zip(&opened.plan.columns).zip(&columns) {
-            if field.is_nullable() || matches!(source, ColumnSource::Unread) || column.null_count() == 0 {
+            if field.is_nullable() || matches!(source, ColumnSource::Unread) || column.logical_null_count() == 0 {
                 continue;
             }
+            let Some(nulls) = column.logical_nulls() else {
+                continue;
+            };
             for (row, slot) in missing.iter_mut().enumerate() {
-                if slot.is_none() && column.is_null(row) {
+                if slot.is_none() && nulls.is_null(row) {
                     *slot = Some(field.name());
                 }
             }
@@ -134,10 +143,14 @@ fn render_row(columns: &[ArrayRef], schema: &Schema, row: usize) -> String {
 impl SplitReader for RowGroupReader {
     async fn next(&mut self) -> Result<Option<SourceChunk>, ConnectorError> {
         if self.opened.is_none() {
-            let opened = open_split(self.shared.clone(), self.entry.clone(), self.row_group, self.offset, self.read.clone(), self.name()).await?;
+            let opened =
+                open_split(self.shared.clone(), self.entry.clone(), self.row_group, self.offset, self.read.clone(), self.dictionary.clone(), self.name())
+                    .await?;
             self.opened = Some(opened);
         }
-        let Some(opened) = self.opened.as_mut() else { return Ok(None) };
+        let Some(opened) = self.opened.as_mut() else {
+            return Ok(None);
+        };
         let batch = match opened.stream.next().await {
             None => return Ok(None),
             Some(Err(source)) => {
@@ -145,7 +158,9 @@ impl SplitReader for RowGroupReader {
             }
             Some(Ok(batch)) => batch,
         };
-        let Some(opened) = self.opened.as_ref() else { return Ok(None) };
+        let Some(opened) = self.opened.as_ref() else {
+            return Ok(None);
+        };
         let (out, errors) = self.convert(opened, &batch)?;
         let remaining_from = opened.remaining_from;
         self.offset += batch.num_rows() as u64;
@@ -155,7 +170,15 @@ impl SplitReader for RowGroupReader {
 
 /// Opens the object and starts the Parquet stream of a split (see the module doc). Takes its
 /// inputs by value: the reader's future must be `Send`, and the stream is not `Sync`.
-async fn open_split(shared: Arc<Shared>, entry: Arc<FileEntry>, row_group: Option<usize>, offset: u64, read: Arc<Vec<bool>>, name: String) -> Result<Opened, ParquetSourceError> {
+async fn open_split(
+    shared: Arc<Shared>,
+    entry: Arc<FileEntry>,
+    row_group: Option<usize>,
+    offset: u64,
+    read: Arc<Vec<bool>>,
+    dictionary: Arc<Vec<bool>>,
+    name: String,
+) -> Result<Opened, ParquetSourceError> {
     let config = &shared.config;
     let listed = &entry.listed;
     let mut reader = StoreReader::new(config.location.store()?, listed.path.clone(), listed.size, shared.counters.bytes_read.clone());
@@ -166,6 +189,14 @@ async fn open_split(shared: Arc<Shared>, entry: Arc<FileEntry>, row_group: Optio
             .map_err(|source| ParquetSourceError::Parquet { file: listed.display.clone(), source })?,
     };
     let plan = resolve(&listed.display, meta.schema(), &config.schema, &read)?;
+    let dictionaries = plan_split(&meta, &plan, &config.schema, &dictionary, row_group);
+    let encoded = dictionaries.columns.iter().filter(|d| **d).count() as u64;
+    shared.counters.dictionary_chunks.fetch_add(encoded, std::sync::atomic::Ordering::Relaxed);
+    let meta = match dictionaries.reader_schema {
+        Some(schema) => ArrowReaderMetadata::try_new(meta.metadata().clone(), ArrowReaderOptions::new().with_schema(schema))
+            .map_err(|source| ParquetSourceError::Parquet { file: listed.display.clone(), source })?,
+        None => meta,
+    };
     let remaining_from = match (config.event_time, row_group) {
         (Some(column), Some(rg)) => {
             let data_type = config.schema.field(column).data_type();
@@ -179,9 +210,7 @@ async fn open_split(shared: Arc<Shared>, entry: Arc<FileEntry>, row_group: Optio
     // Something must be decoded for the row count, even when no file column is read.
     let roots = if plan.roots.is_empty() && !meta.schema().fields().is_empty() { vec![0] } else { plan.roots.clone() };
     let mask = ProjectionMask::roots(meta.parquet_schema(), roots.iter().copied());
-    let mut builder = ParquetRecordBatchStreamBuilder::new_with_metadata(reader, meta)
-        .with_batch_size(config.batch_size)
-        .with_projection(mask);
+    let mut builder = ParquetRecordBatchStreamBuilder::new_with_metadata(reader, meta).with_batch_size(config.batch_size).with_projection(mask);
     if let Some(rg) = row_group {
         builder = builder.with_row_groups(vec![rg]);
     }
@@ -194,10 +223,12 @@ async fn open_split(shared: Arc<Shared>, entry: Arc<FileEntry>, row_group: Optio
         .fields()
         .iter()
         .zip(&plan.columns)
-        .map(|(f, source)| match source {
+        .zip(&dictionaries.columns)
+        .map(|((f, source), dictionary)| match source {
             ColumnSource::Unread => f.as_ref().clone().with_nullable(true),
+            _ if *dictionary => f.as_ref().clone().with_data_type(dictionary_type(f.data_type())),
             _ => f.as_ref().clone(),
         })
         .collect();
-    Ok(Opened { stream, plan, roots, remaining_from, schema: Arc::new(Schema::new(fields)) })
+    Ok(Opened { stream, plan, roots, dictionary: dictionaries.columns, remaining_from, schema: Arc::new(Schema::new(fields)) })
 }

@@ -37,6 +37,8 @@ pub struct Counters {
     pub row_groups: AtomicU64,
     /// Row groups the predicates of the last pruned listing skipped.
     pub row_groups_pruned: AtomicU64,
+    /// Columns of splits read dictionary-encoded (`dictionary.rs`), partition columns included.
+    pub dictionary_chunks: AtomicU64,
 }
 
 pub struct Shared {
@@ -71,6 +73,8 @@ pub struct ParquetSource {
     /// Which declared columns are read (all unless narrowed).
     read: Arc<Vec<bool>>,
     predicates: Arc<Vec<ColumnPredicate>>,
+    /// Which declared string columns may be delivered dictionary-encoded (`dictionary.rs`).
+    dictionary: Arc<Vec<bool>>,
 }
 
 impl ParquetSource {
@@ -80,6 +84,7 @@ impl ParquetSource {
             shared: Arc::new(Shared { config, listing: Mutex::new(None), counters: Counters::default() }),
             read: Arc::new(vec![true; columns]),
             predicates: Arc::new(Vec::new()),
+            dictionary: Arc::new(vec![false; columns]),
         }
     }
 
@@ -97,7 +102,9 @@ impl ParquetSource {
             }
         }
         // A file that does not match the declared columns is kept whole: its reader says why.
-        let Ok(plan) = resolve(&file.listed.display, meta.schema(), declared, &read) else { return vec![true; n] };
+        let Ok(plan) = resolve(&file.listed.display, meta.schema(), declared, &read) else {
+            return vec![true; n];
+        };
         let stats: Vec<Vec<ColumnStats>> = self
             .predicates
             .iter()
@@ -164,7 +171,7 @@ impl Source for ParquetSource {
         };
         let listing = self.shared.listing()?;
         let entry = listing.get(display).ok_or_else(unknown)?.clone();
-        Ok(Box::new(RowGroupReader::new(self.shared.clone(), entry, row_group, offset, self.read.clone())))
+        Ok(Box::new(RowGroupReader::new(self.shared.clone(), entry, row_group, offset, self.read.clone(), self.dictionary.clone())))
     }
 
     fn narrow(&self, columns: &[usize]) -> Option<Arc<dyn Source>> {
@@ -175,6 +182,17 @@ impl Source for ParquetSource {
             }
         }
         Some(Arc::new(ParquetSource { read: Arc::new(read), ..self.clone() }))
+    }
+
+    fn with_dictionary_columns(&self, columns: &[usize]) -> Option<Arc<dyn Source>> {
+        let declared = &self.shared.config.schema;
+        let mut dictionary = vec![false; self.read.len()];
+        for &c in columns {
+            if let (Some(d), Some(field)) = (dictionary.get_mut(c), declared.fields().get(c)) {
+                *d = crate::dictionary::encodable(field.data_type());
+            }
+        }
+        dictionary.iter().any(|d| *d).then(|| Arc::new(ParquetSource { dictionary: Arc::new(dictionary), ..self.clone() }) as Arc<dyn Source>)
     }
 
     fn prune(&self, predicates: &[ColumnPredicate]) -> Option<Arc<dyn Source>> {
@@ -194,6 +212,7 @@ impl Source for ParquetSource {
             ("bytes_read", c.bytes_read.load(Ordering::Relaxed)),
             ("row_groups", c.row_groups.load(Ordering::Relaxed)),
             ("row_groups_pruned", c.row_groups_pruned.load(Ordering::Relaxed)),
+            ("dictionary_chunks", c.dictionary_chunks.load(Ordering::Relaxed)),
         ]
     }
 }

@@ -274,3 +274,66 @@ fn predicates_prune_row_groups() {
     let floats = source.prune(&[ColumnPredicate::Compare { column: 1, op: CompareOp::Gt, value: Datum::float(5.0) }]).unwrap();
     assert_eq!(count(&floats), 10, "float statistics leave NaN out: never pruned");
 }
+
+/// The column types of every chunk `source` delivers, and its rows.
+fn types_and_rows(source: &Arc<dyn Source>) -> (Vec<Vec<DataType>>, Vec<Row>) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let (mut types, mut rows) = (Vec::new(), Vec::new());
+    for split in source.splits().unwrap() {
+        let mut reader = source.open(&split, None).unwrap();
+        while let Some(chunk) = rt.block_on(reader.next()).unwrap() {
+            let schema = chunk.batch.schema();
+            assert_eq!(
+                schema.fields().iter().map(|f| f.data_type().clone()).collect::<Vec<_>>(),
+                chunk.batch.columns().iter().map(|c| c.data_type().clone()).collect::<Vec<_>>()
+            );
+            types.push(chunk.batch.columns().iter().map(|c| c.data_type().clone()).collect());
+            rows.extend(batch_to_rows(&chunk.batch).unwrap());
+        }
+    }
+    (types, rows)
+}
+
+#[test]
+fn requested_string_columns_come_dictionary_encoded_where_the_file_has_them_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("merchant", DataType::Utf8, true),
+        Field::new("note", DataType::Utf8, true),
+        Field::new("n", DataType::Int64, true),
+    ]));
+    let merchants: Vec<Option<&str>> = (0..10).map(|i| [Some("m1"), Some("m2"), None, Some("a somewhat longer merchant name")][i % 4]).collect();
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(StringArray::from(merchants.clone())),
+            Arc::new(StringArray::from((0..10).map(|i| format!("note {i}")).collect::<Vec<_>>())),
+            Arc::new(Int64Array::from((0..10).collect::<Vec<i64>>())),
+        ],
+    )
+    .unwrap();
+    // `merchant` dictionary-encoded, `note` plain, in a Hive partition directory.
+    let path = dir.path().join("region=north").join("a.parquet");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let props = WriterProperties::builder().set_max_row_group_row_count(Some(4)).set_column_dictionary_enabled("note".into(), false).build();
+    let mut writer = ArrowWriter::try_new(std::fs::File::create(&path).unwrap(), schema, Some(props)).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+    let mut fields: Vec<Field> = batch.schema().fields().iter().map(|f| f.as_ref().clone()).collect();
+    fields.push(Field::new("region", DataType::Utf8, true));
+    let source = ParquetSourceConnector.create(&spec(fields, &dir.path().display().to_string(), None)).unwrap();
+    let (plain_types, plain_rows) = types_and_rows(&source);
+    assert!(plain_types.iter().flatten().all(|t| !matches!(t, DataType::Dictionary(..))), "not asked: declared types");
+    assert!(source.with_dictionary_columns(&[2]).is_none(), "BIGINT has no dictionary form");
+    let encoded = source.with_dictionary_columns(&[0, 1, 3]).unwrap();
+    let (types, rows) = types_and_rows(&encoded);
+    assert_eq!(rows, plain_rows, "the same values either way");
+    let dictionary = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
+    assert_eq!(types.len(), 5, "row groups of 4, 4 and 2 rows in chunks of at most 2");
+    for t in &types {
+        assert_eq!(t, &vec![dictionary.clone(), DataType::Utf8, DataType::Int64, dictionary.clone()], "plain pages stay strings");
+    }
+    let narrowed = encoded.narrow(&[0]).unwrap();
+    let (types, _) = types_and_rows(&narrowed);
+    assert_eq!(types[0][0], dictionary, "narrowing keeps the encoding");
+}
