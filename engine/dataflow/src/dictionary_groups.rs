@@ -20,6 +20,9 @@ use datafusion_common::Result;
 use datafusion_expr::EmitTo;
 use datafusion_physical_plan::aggregates::group_values::GroupValues;
 
+/// How many dictionaries are remembered at once.
+const REMEMBERED_DICTIONARIES: usize = 8;
+
 /// A dictionary entry not interned yet.
 const UNSEEN: usize = usize::MAX;
 
@@ -35,7 +38,9 @@ pub struct DictionaryKeys {
     inner: Box<dyn GroupValues>,
     /// The wrapped `GroupValues`' key types: dictionaries are decoded to these.
     key_types: Vec<DataType>,
-    remembered: Option<Remembered>,
+    /// The last few dictionaries, most recent last: a worker reads several column chunks
+    /// (splits) at once, so their batches alternate.
+    remembered: Vec<Remembered>,
     /// The group of a NULL key (a null dictionary index).
     null_group: Option<usize>,
     /// Scratch: dictionary entries first used by the current batch.
@@ -45,7 +50,7 @@ pub struct DictionaryKeys {
 
 impl DictionaryKeys {
     pub fn new(inner: Box<dyn GroupValues>, key_types: Vec<DataType>) -> DictionaryKeys {
-        DictionaryKeys { inner, key_types, remembered: None, null_group: None, unseen: Vec::new(), scratch: Vec::new() }
+        DictionaryKeys { inner, key_types, remembered: Vec::new(), null_group: None, unseen: Vec::new(), scratch: Vec::new() }
     }
 
     /// The groups of a batch whose only key is `keys`.
@@ -53,71 +58,71 @@ impl DictionaryKeys {
         let values = keys.values();
         // Readers wrap the same dictionary buffers in a new array per batch: compare the
         // buffers (`remembered` holds them, so their addresses cannot be reused meanwhile).
-        let same = self.remembered.as_ref().is_some_and(|r| r.values.len() == values.len() && r.values.to_data().ptr_eq(&values.to_data()));
-        if !same {
-            self.remembered = Some(Remembered { values: values.clone(), groups: vec![UNSEEN; values.len()] });
+        let data = values.to_data();
+        match self.remembered.iter().position(|r| r.values.len() == values.len() && r.values.to_data().ptr_eq(&data)) {
+            Some(at) if at + 1 == self.remembered.len() => {}
+            Some(at) => {
+                let found = self.remembered.remove(at);
+                self.remembered.push(found);
+            }
+            None => {
+                if self.remembered.len() == REMEMBERED_DICTIONARIES {
+                    self.remembered.remove(0);
+                }
+                self.remembered.push(Remembered { values: values.clone(), groups: vec![UNSEEN; values.len()] });
+            }
         }
-        let Some(remembered) = self.remembered.as_mut() else {
+        let Some(remembered) = self.remembered.last_mut() else {
             return Ok(());
         };
         let indices = keys.keys();
-        // The common case: no NULL index and every entry seen before, one lookup per row.
-        if indices.null_count() == 0 {
-            groups.clear();
-            groups.extend(indices.values().iter().map(|&i| remembered.groups[i as usize]));
-            if !groups.contains(&UNSEEN) {
-                return Ok(());
-            }
-        }
-        // Entries this batch uses for the first time, each once.
-        self.unseen.clear();
-        let mut has_null = false;
-        for (row, &index) in indices.values().iter().enumerate() {
-            if indices.is_null(row) {
-                has_null = true;
-                continue;
-            }
-            let slot = &mut remembered.groups[index as usize];
-            if *slot == UNSEEN {
-                *slot = UNSEEN - 1;
-                self.unseen.push(index as u32);
-            }
-        }
-        if !self.unseen.is_empty() {
-            let entries = arrow::compute::take(values.as_ref(), &UInt32Array::from(std::mem::take(&mut self.unseen)), None)?;
-            self.scratch.clear();
-            self.inner.intern(&[entries], &mut self.scratch)?;
-            let mut found = self.scratch.iter();
-            for (row, &index) in indices.values().iter().enumerate() {
-                if indices.is_null(row) {
-                    continue;
-                }
-                let slot = &mut remembered.groups[index as usize];
-                if *slot == UNSEEN - 1 {
-                    *slot = found.next().copied().unwrap_or(UNSEEN);
-                }
-            }
-        }
-        if has_null && self.null_group.is_none() {
-            let null = arrow::array::new_null_array(&self.key_types[0], 1);
-            self.scratch.clear();
-            self.inner.intern(&[null], &mut self.scratch)?;
-            self.null_group = self.scratch.first().copied();
-        }
+        let nulls = indices.nulls().filter(|n| n.null_count() > 0);
+        // One lookup per row; a NULL index may hold any number, it is the NULL group.
+        let lookup: &[usize] = &remembered.groups;
         groups.clear();
-        groups.reserve(indices.len());
-        let null_group = self.null_group.unwrap_or(UNSEEN);
-        match indices.nulls() {
-            None => groups.extend(indices.values().iter().map(|&i| remembered.groups[i as usize])),
-            Some(nulls) => {
-                groups.extend(indices.values().iter().enumerate().map(|(row, &i)| if nulls.is_null(row) { null_group } else { remembered.groups[i as usize] }))
+        match nulls {
+            None => groups.extend(indices.values().iter().map(|&i| lookup[i as usize])),
+            Some(n) => {
+                let null_group = self.null_group.unwrap_or(UNSEEN);
+                groups.extend(indices.values().iter().enumerate().map(|(row, &i)| if n.is_null(row) { null_group } else { lookup[i as usize] }))
+            }
+        }
+        let is_null = |row: usize| nulls.is_some_and(|n| n.is_null(row));
+        if groups.contains(&UNSEEN) {
+            // Entries this batch uses for the first time, each once, in order of first use.
+            self.unseen.clear();
+            for (row, &index) in indices.values().iter().enumerate() {
+                if groups[row] == UNSEEN && !is_null(row) && remembered.groups[index as usize] == UNSEEN {
+                    remembered.groups[index as usize] = UNSEEN - 1;
+                    self.unseen.push(index as u32);
+                }
+            }
+            if !self.unseen.is_empty() {
+                let entries = arrow::compute::take(values.as_ref(), &UInt32Array::from(self.unseen.clone()), None)?;
+                self.scratch.clear();
+                self.inner.intern(&[entries], &mut self.scratch)?;
+                for (&index, &group) in self.unseen.iter().zip(&self.scratch) {
+                    remembered.groups[index as usize] = group;
+                }
+            }
+            if nulls.is_some() && self.null_group.is_none() {
+                let null = arrow::array::new_null_array(&self.key_types[0], 1);
+                self.scratch.clear();
+                self.inner.intern(&[null], &mut self.scratch)?;
+                self.null_group = self.scratch.first().copied();
+            }
+            let null_group = self.null_group.unwrap_or(UNSEEN);
+            for (row, &index) in indices.values().iter().enumerate() {
+                if groups[row] == UNSEEN {
+                    groups[row] = if is_null(row) { null_group } else { remembered.groups[index as usize] };
+                }
             }
         }
         Ok(())
     }
 
     fn forget(&mut self) {
-        self.remembered = None;
+        self.remembered.clear();
         self.null_group = None;
     }
 }
@@ -142,7 +147,7 @@ impl GroupValues for DictionaryKeys {
     }
 
     fn size(&self) -> usize {
-        self.inner.size() + self.remembered.as_ref().map_or(0, |r| r.groups.capacity() * size_of::<usize>())
+        self.inner.size() + self.remembered.iter().map(|r| r.groups.capacity() * size_of::<usize>()).sum::<usize>()
     }
 
     fn is_empty(&self) -> bool {
@@ -196,13 +201,17 @@ mod tests {
         // The same dictionary again: remembered entries, one new.
         g.intern(&[dictionary(&values, vec![Some(3), Some(0), None])], &mut out).unwrap();
         assert_eq!(out, vec![3, 1, 2]);
-        // Plain strings and another dictionary with the same values find the same groups.
+        // Plain strings and another dictionary with the same values find the same groups;
+        // alternating between dictionaries keeps what each has seen.
         let plain: ArrayRef = Arc::new(StringArray::from(vec![Some("c"), None, Some("b"), Some("d")]));
         g.intern(&[plain], &mut out).unwrap();
         assert_eq!(out, vec![3, 2, 0, 4]);
         let other: ArrayRef = Arc::new(StringArray::from(vec!["d", "a"]));
         g.intern(&[dictionary(&other, vec![Some(1), Some(0)])], &mut out).unwrap();
         assert_eq!(out, vec![1, 4]);
+        g.intern(&[dictionary(&values, vec![Some(3), Some(1)])], &mut out).unwrap();
+        assert_eq!(out, vec![3, 0]);
+        assert_eq!(g.remembered.len(), 2);
         let keys = g.emit(EmitTo::All).unwrap();
         let keys = keys[0].as_any().downcast_ref::<StringArray>().unwrap();
         assert_eq!(keys.iter().collect::<Vec<_>>(), vec![Some("b"), Some("a"), None, Some("c"), Some("d")]);

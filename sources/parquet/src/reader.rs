@@ -38,6 +38,25 @@ struct Opened {
     dictionary: Vec<bool>,
     remaining_from: Option<Time>,
     schema: SchemaRef,
+    /// An all-NULL array per unread column, as long as the longest batch so far: batches
+    /// take zero-copy slices of it instead of allocating their own.
+    unread: std::cell::RefCell<Vec<Option<ArrayRef>>>,
+}
+
+impl Opened {
+    /// `rows` NULLs of `data_type` for unread declared column `column`.
+    fn nulls(&self, column: usize, data_type: &arrow::datatypes::DataType, rows: usize) -> ArrayRef {
+        let mut unread = self.unread.borrow_mut();
+        match unread.get_mut(column) {
+            Some(Some(array)) if array.len() >= rows => array.slice(0, rows),
+            Some(slot) => {
+                let array = new_null_array(data_type, rows);
+                *slot = Some(array.clone());
+                array
+            }
+            None => new_null_array(data_type, rows),
+        }
+    }
 }
 
 pub struct RowGroupReader {
@@ -72,7 +91,7 @@ impl RowGroupReader {
         let declared = &self.shared.config.schema;
         let arrow_err = |source| ParquetSourceError::Arrow { file: self.name(), source };
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(declared.fields().len());
-        for ((field, source), dictionary) in declared.fields().iter().zip(&opened.plan.columns).zip(&opened.dictionary) {
+        for (declared_index, ((field, source), dictionary)) in declared.fields().iter().zip(&opened.plan.columns).zip(&opened.dictionary).enumerate() {
             let column = match source {
                 ColumnSource::File { index, .. } => {
                     let position = opened
@@ -85,7 +104,7 @@ impl RowGroupReader {
                 }
                 ColumnSource::Partition(value) if *dictionary => Arc::new(DictionaryArray::new(Int32Array::from(vec![0i32; n]), value.clone())),
                 ColumnSource::Partition(value) => arrow::compute::take(value.as_ref(), &UInt32Array::from(vec![0u32; n]), None).map_err(arrow_err)?,
-                ColumnSource::Unread => new_null_array(field.data_type(), n),
+                ColumnSource::Unread => opened.nulls(declared_index, field.data_type(), n),
             };
             columns.push(column);
         }
@@ -230,5 +249,6 @@ async fn open_split(
             _ => f.as_ref().clone(),
         })
         .collect();
-    Ok(Opened { stream, plan, roots, dictionary: dictionaries.columns, remaining_from, schema: Arc::new(Schema::new(fields)) })
+    let unread = std::cell::RefCell::new(vec![None; plan.columns.len()]);
+    Ok(Opened { stream, plan, roots, dictionary: dictionaries.columns, remaining_from, schema: Arc::new(Schema::new(fields)), unread })
 }
