@@ -82,27 +82,24 @@ pub fn dictionary_columns(chain: &Fused, source: &arrow::datatypes::Schema, even
         other_uses.insert(et.column);
         columns_of(&et.watermark.physical, &mut other_uses);
     }
-    // Source columns behind `columns` (positions of a step's input), given `origin`.
-    let behind =
-        |origin: &[Option<usize>], columns: BTreeSet<usize>| -> Vec<usize> { columns.into_iter().filter_map(|c| origin.get(c).copied().flatten()).collect() };
+    // Records the source columns `expr` reads (positions of a step's input, given `origin`).
+    let read_by = |expr: &Arc<dyn PhysicalExpr>, origin: &[Option<usize>], out: &mut BTreeSet<usize>| {
+        let mut read = BTreeSet::new();
+        columns_of(expr, &mut read);
+        out.extend(read.into_iter().filter_map(|c| origin.get(c).copied().flatten()));
+    };
     for steps in std::iter::once(&chain.steps).chain(&chain.union) {
         let mut origin: Vec<Option<usize>> = (0..source.fields().len()).map(Some).collect();
         for step in steps {
             match step {
-                Step::Filter { predicate, .. } => {
-                    let mut read = BTreeSet::new();
-                    columns_of(&predicate.physical, &mut read);
-                    other_uses.extend(behind(&origin, read));
-                }
+                Step::Filter { predicate, .. } => read_by(&predicate.physical, &origin, &mut other_uses),
                 Step::Map { exprs, .. } => {
                     let mut next = Vec::with_capacity(exprs.len());
                     for e in exprs {
                         match e.physical.downcast_ref::<Column>() {
                             Some(c) => next.push(origin.get(c.index()).copied().flatten()),
                             None => {
-                                let mut read = BTreeSet::new();
-                                columns_of(&e.physical, &mut read);
-                                other_uses.extend(behind(&origin, read));
+                                read_by(&e.physical, &origin, &mut other_uses);
                                 next.push(None);
                             }
                         }
@@ -114,18 +111,12 @@ pub fn dictionary_columns(chain: &Fused, source: &arrow::datatypes::Schema, even
         for key in &preagg.group_keys {
             match key.physical.downcast_ref::<Column>() {
                 Some(c) => keys.extend(origin.get(c.index()).copied().flatten()),
-                None => {
-                    let mut read = BTreeSet::new();
-                    columns_of(&key.physical, &mut read);
-                    other_uses.extend(behind(&origin, read));
-                }
+                None => read_by(&key.physical, &origin, &mut other_uses),
             }
         }
         for agg in &preagg.aggregates {
             for arg in agg.function.expressions() {
-                let mut read = BTreeSet::new();
-                columns_of(&arg, &mut read);
-                other_uses.extend(behind(&origin, read));
+                read_by(&arg, &origin, &mut other_uses);
             }
         }
     }
