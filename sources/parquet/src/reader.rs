@@ -59,36 +59,43 @@ impl Opened {
     }
 }
 
-pub struct RowGroupReader {
-    shared: Arc<Shared>,
-    entry: Arc<FileEntry>,
+/// What a split reads: the row group of a file and how its columns are delivered.
+#[derive(Clone)]
+pub struct SplitParts {
+    pub shared: Arc<Shared>,
+    pub entry: Arc<FileEntry>,
     /// `None`: every row group of the file (its footer was unreadable at listing).
-    row_group: Option<usize>,
+    pub row_group: Option<usize>,
+    /// Which declared columns are read.
+    pub read: Arc<Vec<bool>>,
+    /// The declared columns the engine takes dictionary-encoded.
+    pub dictionary: Arc<Vec<bool>>,
+}
+
+pub struct RowGroupReader {
+    split: SplitParts,
     /// Rows of the split delivered so far.
     offset: u64,
-    read: Arc<Vec<bool>>,
-    /// The declared columns the engine takes dictionary-encoded.
-    dictionary: Arc<Vec<bool>>,
     opened: Option<Opened>,
 }
 
 impl RowGroupReader {
-    pub fn new(shared: Arc<Shared>, entry: Arc<FileEntry>, row_group: Option<usize>, offset: u64, read: Arc<Vec<bool>>, dictionary: Arc<Vec<bool>>) -> Self {
-        RowGroupReader { shared, entry, row_group, offset, read, dictionary, opened: None }
+    pub fn new(split: SplitParts, offset: u64) -> Self {
+        RowGroupReader { split, offset, opened: None }
     }
 
     /// `path#rg`, how errors and positions name this split.
     fn name(&self) -> String {
-        match self.row_group {
-            Some(rg) => format!("{}#{rg}", self.entry.listed.display),
-            None => format!("{}#*", self.entry.listed.display),
+        match self.split.row_group {
+            Some(rg) => format!("{}#{rg}", self.split.entry.listed.display),
+            None => format!("{}#*", self.split.entry.listed.display),
         }
     }
 
     /// The declared columns of a decoded batch, rows with NULL in a NOT NULL column set aside.
     fn convert(&self, opened: &Opened, batch: &RecordBatch) -> Result<(RecordBatch, Vec<ErrorRecord>), ParquetSourceError> {
         let n = batch.num_rows();
-        let declared = &self.shared.config.schema;
+        let declared = &self.split.shared.config.schema;
         let arrow_err = |source| ParquetSourceError::Arrow { file: self.name(), source };
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(declared.fields().len());
         for (declared_index, ((field, source), dictionary)) in declared.fields().iter().zip(&opened.plan.columns).zip(&opened.dictionary).enumerate() {
@@ -162,9 +169,7 @@ fn render_row(columns: &[ArrayRef], schema: &Schema, row: usize) -> String {
 impl SplitReader for RowGroupReader {
     async fn next(&mut self) -> Result<Option<SourceChunk>, ConnectorError> {
         if self.opened.is_none() {
-            let opened =
-                open_split(self.shared.clone(), self.entry.clone(), self.row_group, self.offset, self.read.clone(), self.dictionary.clone(), self.name())
-                    .await?;
+            let opened = open_split(self.split.clone(), self.offset, self.name()).await?;
             self.opened = Some(opened);
         }
         let Some(opened) = self.opened.as_mut() else {
@@ -189,15 +194,8 @@ impl SplitReader for RowGroupReader {
 
 /// Opens the object and starts the Parquet stream of a split (see the module doc). Takes its
 /// inputs by value: the reader's future must be `Send`, and the stream is not `Sync`.
-async fn open_split(
-    shared: Arc<Shared>,
-    entry: Arc<FileEntry>,
-    row_group: Option<usize>,
-    offset: u64,
-    read: Arc<Vec<bool>>,
-    dictionary: Arc<Vec<bool>>,
-    name: String,
-) -> Result<Opened, ParquetSourceError> {
+async fn open_split(split: SplitParts, offset: u64, name: String) -> Result<Opened, ParquetSourceError> {
+    let SplitParts { shared, entry, row_group, read, dictionary } = split;
     let config = &shared.config;
     let listed = &entry.listed;
     let mut reader = StoreReader::new(config.location.store()?, listed.path.clone(), listed.size, shared.counters.bytes_read.clone());

@@ -15,7 +15,7 @@ use crate::columns::resolve;
 use crate::error::ParquetSourceError;
 use crate::listing::{FileEntry, Listing, load};
 use crate::location::Location;
-use crate::reader::RowGroupReader;
+use crate::reader::{RowGroupReader, SplitParts};
 use crate::stats::{ColumnStats, column_stats, keep};
 
 /// What `create` validated.
@@ -171,7 +171,8 @@ impl Source for ParquetSource {
         };
         let listing = self.shared.listing()?;
         let entry = listing.get(display).ok_or_else(unknown)?.clone();
-        Ok(Box::new(RowGroupReader::new(self.shared.clone(), entry, row_group, offset, self.read.clone(), self.dictionary.clone())))
+        let split = SplitParts { shared: self.shared.clone(), entry, row_group, read: self.read.clone(), dictionary: self.dictionary.clone() };
+        Ok(Box::new(RowGroupReader::new(split, offset)))
     }
 
     fn narrow(&self, columns: &[usize]) -> Option<Arc<dyn Source>> {
