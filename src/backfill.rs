@@ -103,7 +103,7 @@ pub fn backfill(args: &BackfillArgs) -> Result<ExitCode> {
             unbounded[0]
         );
     }
-    crate::run_pipeline(pipeline, file, &args.run)
+    crate::run_pipeline(pipeline, file, &args.run, &crate::serve::HttpArgs::off(), false)
 }
 
 /// The options of a source read from history, then from Kafka after it: the `hybrid`

@@ -5,6 +5,7 @@ mod backfill;
 mod generate;
 mod modbus;
 mod opcua;
+mod serve;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -67,6 +68,20 @@ enum Command {
         file: PathBuf,
         #[command(flatten)]
         run: RunArgs,
+        #[command(flatten)]
+        http: serve::HttpArgs,
+        /// Keep serving (and taking DDL and DML) after the bounded sources end, until Ctrl-C.
+        #[arg(long)]
+        stay: bool,
+    },
+    /// Start the engine and its API with no pipeline (or FILE's) and take everything else over
+    /// the API, until Ctrl-C.
+    Serve {
+        file: Option<PathBuf>,
+        #[command(flatten)]
+        run: RunArgs,
+        #[command(flatten)]
+        http: serve::HttpArgs,
     },
     /// Run a pipeline over historical Parquet files instead of its live sources, then exit.
     Backfill(backfill::BackfillArgs),
@@ -127,10 +142,10 @@ fn cluster_config(args: &ClusterArgs) -> Result<ClusterConfig> {
     Ok(ClusterConfig { workers: args.workers.max(1), processes: args.processes.max(1), process_index: args.process_index, hosts })
 }
 
-fn run(file: &PathBuf, args: &RunArgs) -> Result<ExitCode> {
+fn run(file: &PathBuf, args: &RunArgs, http: &serve::HttpArgs, stay: bool) -> Result<ExitCode> {
     let (_, loaded) = load(file)?;
     match loaded {
-        Ok(pipeline) => run_pipeline(pipeline, file, args),
+        Ok(pipeline) => run_pipeline(pipeline, file, args, http, stay),
         Err(report) => {
             eprintln!("{report}");
             Ok(ExitCode::from(1))
@@ -138,8 +153,24 @@ fn run(file: &PathBuf, args: &RunArgs) -> Result<ExitCode> {
     }
 }
 
-/// Runs a loaded pipeline until its bounded sources end (or Ctrl-C), showing progress.
-fn run_pipeline(mut pipeline: Pipeline, file: &PathBuf, args: &RunArgs) -> Result<ExitCode> {
+/// `illunare serve [FILE]`: the engine stays up, taking DDL and DML over the API.
+fn serve_engine(file: Option<&PathBuf>, args: &RunArgs, http: &serve::HttpArgs) -> Result<ExitCode> {
+    let (pipeline, name) = match file {
+        Some(file) => match load(file)? {
+            (_, Ok(p)) => (p, file.clone()),
+            (_, Err(report)) => {
+                eprintln!("{report}");
+                return Ok(ExitCode::from(1));
+            }
+        },
+        None => (Pipeline::load("", &registry()).map_err(|e| anyhow::anyhow!("{}", e.render("-", "")))?, PathBuf::from("-")),
+    };
+    run_pipeline(pipeline, &name, args, http, true)
+}
+
+/// Runs a loaded pipeline until its bounded sources end (or Ctrl-C; with `stay`, only Ctrl-C),
+/// showing progress and serving its views.
+fn run_pipeline(mut pipeline: Pipeline, file: &PathBuf, args: &RunArgs, http: &serve::HttpArgs, stay: bool) -> Result<ExitCode> {
     let options = RunOptions {
         cluster: cluster_config(&args.cluster)?,
         capture_all: false,
@@ -165,26 +196,37 @@ fn run_pipeline(mut pipeline: Pipeline, file: &PathBuf, args: &RunArgs) -> Resul
         pipeline.stop();
         return Ok(ExitCode::from(1));
     }
-    // No API yet: once the file's DML ran, tables are final.
-    pipeline.close_tables();
+    // Without `stay`, the file's DML is all there is: tables are final and bounded sources end the run.
+    if !stay {
+        pipeline.close_tables();
+    }
     tracing::info!("pipeline started ({} view(s), bounded: {})", pipeline.views().len(), pipeline.bounded());
     let progress = progress_bar(&pipeline);
+    let pipeline = Arc::new(std::sync::Mutex::new(pipeline));
+    // Worker 0, which holds the served views, runs in process 0 of a cluster.
+    let http = if options.cluster.process_index == 0 { http.clone() } else { serve::HttpArgs::off() };
+    if let Err(e) = serve::start(pipeline.clone(), &http) {
+        lock(&pipeline).stop();
+        return Err(e);
+    }
     let mut stopping = false;
-    while !pipeline.is_finished() {
+    while !lock(&pipeline).is_finished() {
         if interrupted.load(Ordering::SeqCst) && !stopping {
             eprintln!("stopping: flushing sinks…");
-            pipeline.stop();
+            lock(&pipeline).stop();
             stopping = true;
         }
         if let Some(bar) = &progress {
-            bar.set_message(progress_message(&pipeline, started));
-            bar.set_position(rows_read(&pipeline));
+            let p = lock(&pipeline);
+            bar.set_message(progress_message(&p, started));
+            bar.set_position(rows_read(&p));
         }
         std::thread::sleep(Duration::from_millis(100));
     }
     if let Some(bar) = &progress {
         bar.finish_and_clear();
     }
+    let mut pipeline = lock(&pipeline);
     eprintln!("{}", progress_message(&pipeline, started));
     let fatal: Vec<String> = pipeline.source_metrics().iter().filter_map(|(_, m)| m.fatal.get().cloned()).collect();
     pipeline.join().map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -195,6 +237,11 @@ fn run_pipeline(mut pipeline: Pipeline, file: &PathBuf, args: &RunArgs) -> Resul
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The engine, even if a thread panicked while holding it.
+fn lock(pipeline: &std::sync::Mutex<Pipeline>) -> std::sync::MutexGuard<'_, Pipeline> {
+    pipeline.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// A spinner on a terminal; a bar (rows read of all rows) when every source knows its total.
@@ -293,6 +340,7 @@ fn explain(file: &PathBuf) -> Result<ExitCode> {
             }
             illunare_sql::Statement::CreateSink(s) => println!("sink {} from {} via {}", s.name, s.from, s.connector().unwrap_or("?")),
             illunare_sql::Statement::Dml(d) => println!("dml {:?} on {}", d.kind, d.table),
+            illunare_sql::Statement::Drop(d) => println!("drop {:?}", d.dropped),
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -305,7 +353,8 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     let result = match &cli.command {
-        Command::Run { file, run: args } => run(file, args),
+        Command::Run { file, run: args, http, stay } => run(file, args, http, *stay),
+        Command::Serve { file, run: args, http } => serve_engine(file.as_ref(), args, http),
         Command::Backfill(args) => backfill::backfill(args),
         Command::Check { file } => check(file),
         Command::Explain { file } => explain(file),

@@ -8,6 +8,7 @@
 //! views with their IR, sinks, DML) and the engine runs them.
 
 mod dml;
+mod drop;
 mod error;
 mod interval_join;
 mod lower;
@@ -21,7 +22,8 @@ mod windows;
 
 pub use dml::{TableSnapshot, TableSnapshots, execute_dml};
 pub use error::{Location, SqlError};
-pub use parser::{ParsedStatement, StatementAst, parse_pipeline};
+pub use drop::DropDef;
+pub use parser::{DropKind, ParsedStatement, StatementAst, parse_pipeline};
 pub use planner::{
     CatalogEntry, DmlDef, DmlKind, Planner, RelationKind, SchemaResolver, SinkDef, SourceDef, Statement, TableDef, ViewDef, WatermarkDef,
     session_context,

@@ -35,7 +35,23 @@ pub enum StatementAst {
         from: String,
         options: Vec<(String, String)>,
     },
+    /// `DROP SOURCE | SINK | TABLE | [MATERIALIZED] VIEW [IF EXISTS] name, …`.
+    Drop {
+        kind: DropKind,
+        names: Vec<String>,
+        if_exists: bool,
+    },
     Sql(Box<SqlStatement>),
+}
+
+/// What a DROP statement names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DropKind {
+    Source,
+    Sink,
+    Table,
+    View,
+    MaterializedView,
 }
 
 fn location_of(e: &ParserError) -> Option<Location> {
@@ -115,7 +131,35 @@ fn parse_one(parser: &mut Parser) -> Result<StatementAst, ParserError> {
         parser.next_token();
         return parse_create_sink(parser);
     }
+    if is_word(&t0, "DROP") && ["SOURCE", "SINK", "TABLE", "VIEW", "MATERIALIZED"].iter().any(|w| is_word(&t1, w)) {
+        parser.next_token();
+        return parse_drop(parser);
+    }
     Ok(StatementAst::Sql(Box::new(parser.parse_statement()?)))
+}
+
+fn parse_drop(parser: &mut Parser) -> Result<StatementAst, ParserError> {
+    let word = parser.next_token();
+    let kind = match &word.token {
+        t if is_word(t, "SOURCE") => DropKind::Source,
+        t if is_word(t, "SINK") => DropKind::Sink,
+        t if is_word(t, "TABLE") => DropKind::Table,
+        t if is_word(t, "VIEW") => DropKind::View,
+        _ => {
+            parser.expect_keyword(Keyword::VIEW)?;
+            DropKind::MaterializedView
+        }
+    };
+    let if_exists = parser.parse_keywords(&[Keyword::IF, Keyword::EXISTS]);
+    let mut names = vec![normalize_name(&parser.parse_object_name(false)?)];
+    while parser.consume_token(&Token::Comma) {
+        names.push(normalize_name(&parser.parse_object_name(false)?));
+    }
+    if parser.parse_keyword(Keyword::CASCADE) {
+        return Err(ParserError::ParserError("DROP … CASCADE is not supported: drop the dependent views and sinks first".into()));
+    }
+    let _ = parser.parse_keyword(Keyword::RESTRICT);
+    Ok(StatementAst::Drop { kind, names, if_exists })
 }
 
 /// An identifier as the catalog stores it: unquoted names lower-cased, quoted names verbatim.

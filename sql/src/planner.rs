@@ -41,6 +41,8 @@ pub enum RelationKind {
 pub struct CatalogEntry {
     pub kind: RelationKind,
     pub schema: SchemaRef,
+    /// The relations a view reads, the relation a sink reads (what DROP must not orphan).
+    pub depends_on: Vec<String>,
 }
 
 /// `WATERMARK FOR column AS expr`.
@@ -127,6 +129,8 @@ pub enum Statement {
     CreateView(ViewDef),
     CreateSink(SinkDef),
     Dml(DmlDef),
+    /// Only on a running engine (the API), never in a pipeline file.
+    Drop(crate::drop::DropDef),
 }
 
 /// A DataFusion context configured the way illunare plans and the oracle executes.
@@ -211,13 +215,13 @@ impl Planner {
     fn register(&mut self, name: &str, kind: RelationKind, schema: SchemaRef, at: Location) -> Result<(), SqlError> {
         if let Some(existing) = self.catalog.get(name) {
             return Err(SqlError::new(at, format!("relation '{name}' already exists (a {:?})", existing.kind))
-                .with_hint("pick another name; DROP is not supported inside a pipeline file"));
+                .with_hint("pick another name, or DROP the existing one first (on a running engine)"));
         }
         if kind != RelationKind::Sink {
             let table: Arc<dyn TableProvider> = Arc::new(EmptyTable::new(schema.clone()));
             self.ctx.register_table(name, table).map_err(|e| SqlError::new(at, e.strip_backtrace()))?;
         }
-        self.catalog.insert(name.to_string(), CatalogEntry { kind, schema });
+        self.catalog.insert(name.to_string(), CatalogEntry { kind, schema, depends_on: Vec::new() });
         Ok(())
     }
 
@@ -321,6 +325,7 @@ impl Planner {
                 }
                 let schema = entry.schema.clone();
                 self.register(name, RelationKind::Sink, schema.clone(), stmt.location)?;
+                self.set_dependencies(name, vec![from.clone()]);
                 Ok(Statement::CreateSink(SinkDef {
                     name: name.clone(),
                     from: from.clone(),
@@ -329,7 +334,28 @@ impl Planner {
                     location: stmt.location,
                 }))
             }
+            StatementAst::Drop { kind, names, if_exists } => self.plan_drop(*kind, names, *if_exists, stmt).map(Statement::Drop),
             StatementAst::Sql(sql) => self.plan_sql(sql, stmt),
+        }
+    }
+
+    fn set_dependencies(&mut self, name: &str, depends_on: Vec<String>) {
+        if let Some(entry) = self.catalog.get_mut(name) {
+            entry.depends_on = depends_on;
+        }
+    }
+
+    /// Forgets relation `name` and its companions (a definition the engine could not run).
+    pub fn forget(&mut self, name: &str) {
+        for n in [name.to_string(), errors_name(name), late_name(name)] {
+            self.deregister(&n);
+        }
+    }
+
+    /// Forgets `name` (the catalog entry and DataFusion's table); used by DROP.
+    pub(crate) fn deregister(&mut self, name: &str) {
+        if self.catalog.remove(name).is_some_and(|e| e.kind != RelationKind::Sink) {
+            let _ = self.ctx.deregister_table(name);
         }
     }
 
@@ -430,6 +456,7 @@ impl Planner {
                 check_unique_names(&name, &plan.schema, stmt)?;
                 self.register(&name, if v.materialized { RelationKind::MaterializedView } else { RelationKind::View }, plan.schema.clone(), stmt.location)?;
                 self.register(&errors_name(&name), RelationKind::Errors, error_schema(), stmt.location)?;
+                self.set_dependencies(&name, plan.dependencies());
                 let (query, oracle_query) = (query.to_string(), oracle_query.to_string());
                 Ok(Statement::CreateView(ViewDef { name, plan, materialized: v.materialized, query, oracle_query }))
             }

@@ -10,6 +10,8 @@
 //! The coordinator owns the tables' current contents (DML needs them to evaluate WHERE and
 //! SET, and to enforce primary keys) and the clock for table changes.
 
+pub mod adhoc;
+mod live;
 pub mod oracle;
 mod tables;
 
@@ -18,10 +20,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use illunare_connector::{ConnectorError, Options, Registry, SinkSpec, Source, SourceSpec};
-use illunare_dataflow::{ClusterConfig, DataflowSpec, EventTime, Runtime, SinkRuntimeSpec, SnapshotState, TableSpec};
+use illunare_dataflow::{ClusterConfig, DataflowSpec, EventTime, Runtime, SnapshotState, TableSpec};
 use illunare_sql::{Location, Planner, SchemaResolver, SqlError, Statement, plan_with};
 use illunare_types::{Row, Time};
 
+pub use live::Executed;
 pub use tables::Tables;
 
 #[derive(Debug, thiserror::Error)]
@@ -74,6 +77,8 @@ pub struct Pipeline {
     registry: Registry,
     pub tables: Tables,
     runtime: Option<Runtime>,
+    /// What runs where, once DDL arrives on a running engine (`live.rs`).
+    live: live::Live,
 }
 
 /// Sources declared without columns get them from their connector (`infer_schema`).
@@ -95,48 +100,67 @@ impl Pipeline {
 
     /// A pipeline from already planned statements (their connectors are validated here).
     pub fn new(planner: Planner, statements: Vec<Statement>, registry: &Registry) -> Result<Pipeline, CoordError> {
-        let mut sources = BTreeMap::new();
-        let mut event_times = BTreeMap::new();
-        let mut tables = Tables::default();
-        for stmt in &statements {
-            match stmt {
-                Statement::CreateSource(def) => {
-                    let connector = def.connector().unwrap_or_default();
-                    let factory = registry.source(connector).map_err(|e| connector_error("source", &def.name, def.location, e))?;
-                    // Engine options are not the connector's.
-                    let mut options = def.options.clone();
-                    let idle_timeout = match options.iter().position(|(k, _)| k == "idle_timeout") {
-                        Some(i) => Some(illunare_connector::parse_duration(&options.remove(i).1).map_err(|e| {
-                            SqlError::new(def.location, format!("source '{}': option idle_timeout: {e}", def.name))
-                        })?),
-                        None => None,
-                    };
-                    match &def.watermark {
-                        Some(w) => {
-                            event_times.insert(def.name.clone(), EventTime { column: w.column, watermark: w.expr.clone(), idle_timeout });
-                        }
-                        None if idle_timeout.is_some() => {
-                            return Err(SqlError::new(def.location, format!("source '{}': idle_timeout needs a WATERMARK", def.name))
-                                .with_hint("declare WATERMARK FOR <ts column> AS <ts column> - INTERVAL '…' among the columns")
-                                .into());
-                        }
-                        None => {}
-                    }
-                    let event_time = def.watermark.as_ref().map(|w| def.schema.field(w.column).name().clone());
-                    let spec = SourceSpec { name: def.name.clone(), schema: def.schema.clone(), event_time, options: Options::new(options) };
-                    let source = factory.create(&spec).map_err(|e| connector_error("source", &def.name, def.location, e))?;
-                    sources.insert(def.name.clone(), source);
-                }
-                Statement::CreateSink(def) => {
-                    let connector = def.connector().unwrap_or_default();
-                    let (spec, on_window_close) = sink_spec(def)?;
-                    build_sink(registry, connector, &spec, on_window_close).map_err(|e| connector_error("sink", &def.name, def.location, e))?;
-                }
-                Statement::CreateTable(def) => tables.define(def.clone()),
-                _ => {}
+        let mut pipeline = Pipeline {
+            statements: Vec::new(),
+            planner,
+            sources: BTreeMap::new(),
+            event_times: BTreeMap::new(),
+            registry: registry.clone(),
+            tables: Tables::default(),
+            runtime: None,
+            live: live::Live::default(),
+        };
+        for stmt in statements {
+            if let Statement::Drop(d) = &stmt {
+                return Err(SqlError::new(d.location, "DROP is not supported in a pipeline file")
+                    .with_hint("DROP works on a running engine: POST it to /api/v1/sql, or run it in psql")
+                    .into());
             }
+            pipeline.admit(&stmt)?;
+            pipeline.statements.push(stmt);
         }
-        Ok(Pipeline { statements, planner, sources, event_times, registry: registry.clone(), tables, runtime: None })
+        Ok(pipeline)
+    }
+
+    /// Validates a statement's connectors and records what it defines (sources, tables).
+    fn admit(&mut self, stmt: &Statement) -> Result<(), CoordError> {
+        match stmt {
+            Statement::CreateSource(def) => {
+                let connector = def.connector().unwrap_or_default();
+                let factory = self.registry.source(connector).map_err(|e| connector_error("source", &def.name, def.location, e))?;
+                // Engine options are not the connector's.
+                let mut options = def.options.clone();
+                let idle_timeout = match options.iter().position(|(k, _)| k == "idle_timeout") {
+                    Some(i) => Some(illunare_connector::parse_duration(&options.remove(i).1).map_err(|e| {
+                        SqlError::new(def.location, format!("source '{}': option idle_timeout: {e}", def.name))
+                    })?),
+                    None => None,
+                };
+                match &def.watermark {
+                    Some(w) => {
+                        self.event_times.insert(def.name.clone(), EventTime { column: w.column, watermark: w.expr.clone(), idle_timeout });
+                    }
+                    None if idle_timeout.is_some() => {
+                        return Err(SqlError::new(def.location, format!("source '{}': idle_timeout needs a WATERMARK", def.name))
+                            .with_hint("declare WATERMARK FOR <ts column> AS <ts column> - INTERVAL '…' among the columns")
+                            .into());
+                    }
+                    None => {}
+                }
+                let event_time = def.watermark.as_ref().map(|w| def.schema.field(w.column).name().clone());
+                let spec = SourceSpec { name: def.name.clone(), schema: def.schema.clone(), event_time, options: Options::new(options) };
+                let source = factory.create(&spec).map_err(|e| connector_error("source", &def.name, def.location, e))?;
+                self.sources.insert(def.name.clone(), source);
+            }
+            Statement::CreateSink(def) => {
+                let connector = def.connector().unwrap_or_default();
+                let (spec, on_window_close) = sink_spec(def)?;
+                build_sink(&self.registry, connector, &spec, on_window_close).map_err(|e| connector_error("sink", &def.name, def.location, e))?;
+            }
+            Statement::CreateTable(def) => self.tables.define(def.clone()),
+            _ => {}
+        }
+        Ok(())
     }
 
     /// Whether every source ends by itself.
@@ -158,7 +182,8 @@ impl Pipeline {
     /// Builds the dataflow and starts it; then applies the file's DML in order.
     pub fn start(&mut self, options: &RunOptions) -> Result<(), CoordError> {
         let mut spec = DataflowSpec { tick_ms: options.tick.as_millis() as Time, ..DataflowSpec::default() };
-        for stmt in &self.statements {
+        let statements = self.statements.clone();
+        for stmt in &statements {
             match stmt {
                 Statement::CreateSource(def) => {
                     if let Some(source) = self.sources.get(&def.name) {
@@ -174,17 +199,10 @@ impl Pipeline {
                     }
                 }
                 Statement::CreateSink(def) => {
-                    let registry = self.registry.clone();
-                    let (sink_spec, on_window_close) = sink_spec(def)?;
-                    let connector = def.connector().unwrap_or_default().to_string();
-                    spec.sinks.push(SinkRuntimeSpec {
-                        name: def.name.clone(),
-                        from: def.from.clone(),
-                        factory: Arc::new(move || build_sink(&registry, &connector, &sink_spec, on_window_close)),
-                        commit_interval: options.commit_interval,
-                    });
+                    let sink = self.sink_runtime(def, options)?;
+                    spec.sinks.push(sink);
                 }
-                Statement::Dml(_) => {}
+                Statement::Dml(_) | Statement::Drop(_) => {}
             }
         }
         spec.event_times = self.event_times.clone().into_iter().collect();
@@ -201,6 +219,7 @@ impl Pipeline {
         }
         let runtime = Runtime::start(spec, &options.cluster).map_err(CoordError::Runtime)?;
         self.runtime = Some(runtime);
+        self.started(options);
         let dml: Vec<_> = self
             .statements
             .iter()
@@ -260,7 +279,8 @@ impl Pipeline {
     }
 
     /// No more DML: a pipeline over bounded sources then finishes by itself.
-    pub fn close_tables(&self) {
+    pub fn close_tables(&mut self) {
+        self.live.tables_closed = true;
         if let Some(r) = &self.runtime {
             r.close_tables();
         }

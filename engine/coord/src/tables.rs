@@ -21,6 +21,12 @@ impl Tables {
         self.defs.insert(def.name.clone(), def);
     }
 
+    /// Forgets `table` (DROP TABLE).
+    pub fn remove(&mut self, table: &str) {
+        self.defs.remove(table);
+        self.rows.remove(table);
+    }
+
     pub fn names(&self) -> Vec<String> {
         self.defs.keys().cloned().collect()
     }

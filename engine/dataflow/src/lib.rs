@@ -26,6 +26,7 @@ pub mod render;
 pub mod runtime;
 pub mod session;
 pub mod sink;
+pub mod snapshot;
 pub mod source;
 pub mod source_clock;
 pub mod source_projection;
@@ -41,7 +42,8 @@ use differential_dataflow::{AsCollection, VecCollection};
 use illunare_types::{Datum, Diff, Row, Time};
 use timely::dataflow::operators::ToStream;
 
-pub use runtime::{ClusterConfig, DataflowSpec, Runtime, SinkRuntimeSpec, SnapshotHandle, SnapshotState, TableSpec};
+pub use runtime::{ClusterConfig, DataflowId, DataflowSpec, Runtime, SinkRuntimeSpec, TableSpec};
+pub use snapshot::{ChangeBatch, Resume, SnapshotHandle, SnapshotState};
 pub use source::SourceMetrics;
 pub use source_clock::EventTime;
 

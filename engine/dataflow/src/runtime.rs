@@ -6,6 +6,13 @@
 //! advances its table inputs, so the frontier moves everywhere. Sinks and snapshots live on
 //! worker 0 (data is exchanged there). A pipeline ends when all sources are exhausted and the
 //! tables are closed; `stop()` makes sources finish early so sinks flush and the run ends cleanly.
+//!
+//! A running engine can take more dataflows ([`Runtime::install`]) and drop them
+//! ([`Runtime::drop_dataflow`]) without touching the others: the command reaches every worker in
+//! the same order, so all of them build (or drop) the same dataflow between two steps, as timely
+//! requires. A new dataflow's tables start from their contents at install time (worker 0 inserts
+//! them at that timestamp); from then on every table change reaches every dataflow that reads
+//! the table. See `docs/design/serving.md`.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,10 +30,13 @@ use timely::dataflow::ProbeHandle;
 
 use crate::keyed::EmptyCollection;
 use crate::render::{Context, render_plan};
-use crate::sink::{SnapshotSink, render_sink};
+use crate::sink::render_sink;
+use crate::snapshot::{SnapshotHandle, SnapshotSink, SnapshotState};
 use crate::source::{SourceContext, SourceMetrics, render_source};
 use crate::Rendered;
-pub use crate::sink::{SnapshotHandle, SnapshotState};
+
+/// Names an installed dataflow; the one `Runtime::start` builds is 0.
+pub type DataflowId = u64;
 
 pub struct TableSpec {
     pub name: String,
@@ -81,6 +91,31 @@ enum Command {
     Advance(Time),
     /// No more table changes.
     CloseTables,
+    /// Build another dataflow.
+    Install(Arc<Build>),
+    /// Drop a dataflow and its table inputs.
+    Drop(DataflowId),
+}
+
+/// Everything a worker needs to build one dataflow.
+struct Build {
+    id: DataflowId,
+    spec: DataflowSpec,
+    snapshots: HashMap<String, SnapshotHandle>,
+    metrics: HashMap<String, Arc<SourceMetrics>>,
+    /// Per event-time source, the furthest watermark over this process's workers.
+    watermarks: HashMap<String, Arc<std::sync::atomic::AtomicU64>>,
+    /// The contents of the dataflow's tables when it is installed, inserted at `time`.
+    seeds: Vec<(String, Vec<Row>)>,
+    time: Time,
+}
+
+/// A dataflow as one worker holds it.
+struct Installed {
+    id: DataflowId,
+    /// Timely's index of the dataflow on this worker.
+    index: usize,
+    tables: HashMap<String, InputSession<Time, Row, Diff>>,
 }
 
 /// A running dataflow.
@@ -96,6 +131,8 @@ pub struct Runtime {
     last_time: Time,
     /// Only process 0 feeds table data (every process runs the same coordinator).
     feeds_tables: bool,
+    processes: usize,
+    next_id: DataflowId,
 }
 
 impl Runtime {
@@ -127,10 +164,9 @@ impl Runtime {
             .map_err(|e| format!("cannot start I/O runtime: {e}"))?;
         let handle = tokio.handle().clone();
         let stop = Arc::new(AtomicBool::new(false));
-        let snapshots: HashMap<String, SnapshotHandle> =
-            spec.captures.iter().map(|n| (n.clone(), Arc::new(Mutex::new(SnapshotState::default())))).collect();
-        let source_metrics: HashMap<String, Arc<SourceMetrics>> =
-            spec.sources.iter().map(|(n, _)| (n.clone(), Arc::new(SourceMetrics::default()))).collect();
+        let first = build_for(0, spec, Vec::new(), 0, &HashMap::new());
+        let snapshots = first.snapshots.clone();
+        let source_metrics = first.metrics.clone();
 
         let mut senders = Vec::new();
         let mut receivers = Vec::new();
@@ -140,16 +176,59 @@ impl Runtime {
             receivers.push(Some(rx));
         }
         let receivers = Arc::new(Mutex::new(receivers));
-        let watermarks = spec.event_times.keys().map(|n| (n.clone(), Arc::default())).collect();
         let state: Arc<crate::state_metrics::StateMetrics> = Arc::default();
-        let shared = Arc::new(Shared { spec, snapshots: snapshots.clone(), metrics: source_metrics.clone(), watermarks, state: state.clone(), stop: stop.clone(), io: handle });
+        let shared = Arc::new(Shared { state: state.clone(), stop: stop.clone(), io: handle });
+        let first = Arc::new(first);
         let first_index = cluster.process_index * workers;
         let guards = timely::execute(config, move |worker| {
             let local = worker.index() - first_index;
             let rx = receivers.lock().map_err(|_| "poisoned".to_string())?[local].take().ok_or("worker started twice")?;
-            run_worker(worker, &shared, rx)
+            run_worker(worker, &shared, &first, rx)
         })?;
-        Ok(Runtime { senders, guards: Some(guards), stop, snapshots, source_metrics, state, _tokio: Some(tokio), last_time: 0, feeds_tables: cluster.process_index == 0 })
+        Ok(Runtime {
+            senders,
+            guards: Some(guards),
+            stop,
+            snapshots,
+            source_metrics,
+            state,
+            _tokio: Some(tokio),
+            last_time: 0,
+            feeds_tables: cluster.process_index == 0,
+            processes: cluster.processes.max(1),
+            next_id: 1,
+        })
+    }
+
+    /// Builds another dataflow next to the running ones; `seeds` are its tables' current
+    /// contents. Its captures become readable in `snapshots` at once (empty until it runs).
+    pub fn install(&mut self, spec: DataflowSpec, seeds: Vec<(String, Vec<Row>)>) -> Result<DataflowId, String> {
+        if self.processes > 1 {
+            return Err("dataflows cannot be added to a multi-process cluster while it runs".into());
+        }
+        if self.is_finished() {
+            return Err("the engine has stopped".into());
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        let time = self.next_time();
+        let build = Arc::new(build_for(id, spec, seeds, time, &self.source_metrics));
+        self.snapshots.extend(build.snapshots.iter().map(|(k, v)| (k.clone(), v.clone())));
+        self.source_metrics.extend(build.metrics.iter().map(|(k, v)| (k.clone(), v.clone())));
+        for s in &self.senders {
+            let _ = s.send(Command::Install(build.clone()));
+        }
+        Ok(id)
+    }
+
+    /// Drops dataflow `id` on every worker; `captures` (its captured relations) stop being served.
+    pub fn drop_dataflow(&mut self, id: DataflowId, captures: &[String]) {
+        for s in &self.senders {
+            let _ = s.send(Command::Drop(id));
+        }
+        for name in captures {
+            self.snapshots.remove(name);
+        }
     }
 
     /// A timestamp for the next table change: now, and after every earlier one.
@@ -247,25 +326,101 @@ impl Drop for Runtime {
         if self.guards.is_some() {
             self.stop();
         }
+        // Dropping a runtime waits for its tasks, which is not allowed on an async thread (an
+        // engine owned by a server or an async test): let the I/O tasks end in the background.
+        if let Some(io) = self._tokio.take() {
+            io.shutdown_background();
+        }
     }
 }
 
 struct Shared {
-    spec: DataflowSpec,
-    snapshots: HashMap<String, SnapshotHandle>,
-    metrics: HashMap<String, Arc<SourceMetrics>>,
-    /// Per event-time source, the furthest watermark over this process's workers.
-    watermarks: HashMap<String, Arc<std::sync::atomic::AtomicU64>>,
     state: Arc<crate::state_metrics::StateMetrics>,
     stop: Arc<AtomicBool>,
     io: tokio::runtime::Handle,
 }
 
-fn run_worker(worker: &mut timely::worker::Worker, shared: &Shared, commands: Receiver<Command>) -> Result<(), String> {
-    let spec = &shared.spec;
+/// A [`Build`]: snapshot handles for the captures, metrics for the sources (the engine's
+/// existing counters when a source is read again, so they add up per source).
+fn build_for(id: DataflowId, spec: DataflowSpec, seeds: Vec<(String, Vec<Row>)>, time: Time, metrics: &HashMap<String, Arc<SourceMetrics>>) -> Build {
+    let snapshots = spec.captures.iter().map(|n| (n.clone(), Arc::new(Mutex::new(SnapshotState::default())))).collect();
+    let metrics = spec.sources.iter().map(|(n, _)| (n.clone(), metrics.get(n).cloned().unwrap_or_default())).collect();
+    let watermarks = spec.event_times.keys().map(|n| (n.clone(), Arc::default())).collect();
+    Build { id, spec, snapshots, metrics, watermarks, seeds, time }
+}
+
+fn run_worker(worker: &mut timely::worker::Worker, shared: &Shared, first: &Build, commands: Receiver<Command>) -> Result<(), String> {
+    shared.state.attach(worker);
+    let mut dataflows = vec![build_dataflow(worker, shared, first)];
+    let mut open = true;
+    loop {
+        while let Ok(command) = commands.try_recv() {
+            match command {
+                Command::Update { table, time, updates } => {
+                    advance_tables(&mut dataflows, time, false);
+                    // Every dataflow that reads the table gets the change (worker 0 holds the data).
+                    for installed in &mut dataflows {
+                        if let Some(input) = installed.tables.get_mut(&table) {
+                            for (row, diff) in &updates {
+                                input.update(row.clone(), *diff);
+                            }
+                        }
+                    }
+                    advance_tables(&mut dataflows, time + 1, true);
+                }
+                Command::Advance(time) => advance_tables(&mut dataflows, time, true),
+                Command::CloseTables => {
+                    dataflows.iter_mut().for_each(|d| d.tables.clear());
+                    open = false;
+                }
+                Command::Install(build) => {
+                    advance_tables(&mut dataflows, build.time, false);
+                    let mut installed = build_dataflow(worker, shared, &build);
+                    if !open {
+                        installed.tables.clear();
+                    }
+                    dataflows.push(installed);
+                    advance_tables(&mut dataflows, build.time + 1, true);
+                }
+                Command::Drop(id) => {
+                    if let Some(at) = dataflows.iter().position(|d| d.id == id) {
+                        let dropped = dataflows.remove(at);
+                        drop(dropped.tables);
+                        worker.drop_dataflow(dropped.index);
+                    }
+                }
+            }
+        }
+        if shared.stop.load(Ordering::Relaxed) && open {
+            dataflows.iter_mut().for_each(|d| d.tables.clear());
+            open = false;
+        }
+        let active = worker.step_or_park(Some(Duration::from_millis(2)));
+        if !active && !open {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Moves every table input of every dataflow to `time` (never back); `flush` sends the progress.
+fn advance_tables(dataflows: &mut [Installed], time: Time, flush: bool) {
+    for input in dataflows.iter_mut().flat_map(|d| d.tables.values_mut()) {
+        if *input.time() < time {
+            input.advance_to(time);
+        }
+        if flush {
+            input.flush();
+        }
+    }
+}
+
+/// Builds `build`'s dataflow on this worker, with its tables seeded at the install time.
+fn build_dataflow(worker: &mut timely::worker::Worker, shared: &Shared, build: &Build) -> Installed {
+    let spec = &build.spec;
     let is_zero = worker.index() == 0;
     let probe = ProbeHandle::<Time>::new();
-    shared.state.attach(worker);
+    let index = worker.next_dataflow_index();
     let mut tables: HashMap<String, InputSession<Time, Row, Diff>> = worker.dataflow::<Time, _, _>(|scope| {
         let mut ctx: Context = HashMap::new();
         let mut inputs = HashMap::new();
@@ -289,10 +444,10 @@ fn run_worker(worker: &mut timely::worker::Worker, shared: &Shared, commands: Re
             }
         }
         for (name, source) in &spec.sources {
-            let metrics = shared.metrics.get(name).cloned().unwrap_or_default();
+            let metrics = build.metrics.get(name).cloned().unwrap_or_default();
             let context = SourceContext {
                 event_time: spec.event_times.get(name).cloned(),
-                shared_watermark: shared.watermarks.get(name).cloned().unwrap_or_default(),
+                shared_watermark: build.watermarks.get(name).cloned().unwrap_or_default(),
                 tick_ms: spec.tick_ms,
                 runtime: shared.io.clone(),
                 stop: shared.stop.clone(),
@@ -364,55 +519,23 @@ fn run_worker(worker: &mut timely::worker::Worker, shared: &Shared, commands: Re
         }
         for name in &spec.captures {
             let Some(input) = ctx.get(name) else { continue };
-            let sink: Option<Box<dyn Sink>> = if is_zero { shared.snapshots.get(name).map(|h| Box::new(SnapshotSink(h.clone())) as Box<dyn Sink>) } else { None };
+            let sink: Option<Box<dyn Sink>> = if is_zero { build.snapshots.get(name).map(|h| Box::new(SnapshotSink(h.clone())) as Box<dyn Sink>) } else { None };
             let input = input.ok.clone().probe_with(&probe);
             render_sink(input, name, sink, Duration::ZERO, true);
         }
         inputs
     });
-
-    let mut open = true;
-    loop {
-        while let Ok(command) = commands.try_recv() {
-            match command {
-                Command::Update { table, time, updates } => {
-                    for input in tables.values_mut() {
-                        if *input.time() < time {
-                            input.advance_to(time);
-                        }
-                    }
-                    if let Some(input) = tables.get_mut(&table) {
-                        for (row, diff) in updates {
-                            input.update(row, diff);
-                        }
-                    }
-                    for input in tables.values_mut() {
-                        input.advance_to(time + 1);
-                        input.flush();
-                    }
-                }
-                Command::Advance(time) => {
-                    for input in tables.values_mut() {
-                        if *input.time() < time {
-                            input.advance_to(time);
-                            input.flush();
-                        }
-                    }
-                }
-                Command::CloseTables => {
-                    tables.clear();
-                    open = false;
+    if build.time > 0 {
+        for (name, input) in tables.iter_mut() {
+            input.advance_to(build.time);
+            if is_zero && let Some((_, rows)) = build.seeds.iter().find(|(t, _)| t == name) {
+                for row in rows {
+                    input.update(row.clone(), 1);
                 }
             }
-        }
-        if shared.stop.load(Ordering::Relaxed) && open {
-            tables.clear();
-            open = false;
-        }
-        let active = worker.step_or_park(Some(Duration::from_millis(2)));
-        if !active && !open {
-            break;
+            input.advance_to(build.time + 1);
+            input.flush();
         }
     }
-    Ok(())
+    Installed { id: build.id, index, tables }
 }

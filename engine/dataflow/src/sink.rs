@@ -17,7 +17,6 @@
 //! In-memory snapshot sinks commit inline ([`Committer::Inline`]): they are cheap, and readers
 //! expect them to follow the dataflow closely.
 
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
@@ -222,53 +221,9 @@ pub fn render_sink(input: Coll<'_>, name: &str, sink: Option<Box<dyn Sink>>, com
     });
 }
 
-/// The consolidated contents of a relation as of a frontier, kept in memory.
-#[derive(Debug, Default, Clone)]
-pub struct SnapshotState {
-    pub rows: std::collections::BTreeMap<Row, Diff>,
-    /// Everything before this time is included; `None` once the relation is complete.
-    pub frontier: Option<Time>,
-    /// Whether at least one commit happened.
-    pub started: bool,
-    pub closed: bool,
-}
-
-impl SnapshotState {
-    /// The rows, each repeated by its multiplicity.
-    pub fn rows(&self) -> Vec<Row> {
-        self.rows.iter().flat_map(|(r, &n)| std::iter::repeat_n(r.clone(), n.max(0) as usize)).collect()
-    }
-
-    /// Whether every update before `time` is reflected.
-    pub fn complete_through(&self, time: Time) -> bool {
-        self.closed || self.frontier.is_some_and(|f| f > time)
-    }
-}
-
-pub type SnapshotHandle = Arc<Mutex<SnapshotState>>;
-
-/// A `Sink` that maintains a [`SnapshotState`].
-pub struct SnapshotSink(pub SnapshotHandle);
-
-impl Sink for SnapshotSink {
-    fn commit(&mut self, updates: &[(Row, Time, Diff)], frontier: Option<Time>) -> Result<(), ConnectorError> {
-        let mut state = self.0.lock().map_err(|_| ConnectorError::Other("snapshot lock poisoned".into()))?;
-        for (row, _, diff) in updates {
-            let entry = state.rows.entry(row.clone()).or_insert(0);
-            *entry += diff;
-            if *entry == 0 {
-                state.rows.remove(row);
-            }
-        }
-        state.frontier = frontier;
-        state.started = true;
-        state.closed = frontier.is_none();
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use std::sync::{Arc, Mutex};
     use std::time::Duration;
 
     use illunare_types::Datum;

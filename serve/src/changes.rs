@@ -1,0 +1,115 @@
+//! `GET /api/v1/views/{name}/changes`: a view's change stream as Server-Sent Events.
+//!
+//! Events (each `id:` is the position in the view's change log):
+//! - `snapshot` — `{"frontier", "rows"}`: the whole view; a client replaces what it holds.
+//! - `change` — `{"frontier", "changes": [{"row", "diff", "time"}]}`: rows added (diff > 0) or
+//!   removed (diff < 0) by one commit, in time order.
+//! - `progress` — `{"frontier"}`: the frontier moved without changes.
+//!
+//! The snapshot and the subscription are taken under the snapshot's lock, so the first change
+//! follows the snapshot exactly. A client that reconnects with `Last-Event-ID` (or
+//! `?last_event_id=`) gets the commits after it when the log still holds them, else a fresh
+//! snapshot. A client too slow for the broadcast's capacity gets a fresh snapshot too, instead
+//! of holding memory for everyone. The stream ends after the commit that completes the view.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use futures::Stream;
+use illunare_dataflow::{ChangeBatch, Resume, SnapshotState};
+use serde_json::{Value, json};
+use tokio::sync::broadcast::{Receiver, error::RecvError};
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::values::{frontier_json, row_json};
+use crate::views::{ServedView, served_view};
+
+fn snapshot_event(state: &SnapshotState, view: &ServedView) -> Event {
+    let rows: Vec<Value> = state.rows().iter().map(|r| row_json(r, &view.schema)).collect();
+    Event::default().event("snapshot").id(state.seq.to_string()).data(json!({"frontier": frontier_json(state.frontier), "rows": rows}).to_string())
+}
+
+fn batch_event(batch: &ChangeBatch, view: &ServedView) -> Event {
+    let id = batch.seq.to_string();
+    if batch.updates.is_empty() {
+        return Event::default().event("progress").id(id).data(json!({"frontier": frontier_json(batch.frontier)}).to_string());
+    }
+    let changes: Vec<Value> = batch.updates.iter().map(|(row, time, diff)| json!({"row": row_json(row, &view.schema), "diff": diff, "time": time})).collect();
+    Event::default().event("change").id(id).data(json!({"frontier": frontier_json(batch.frontier), "changes": changes}).to_string())
+}
+
+/// The events that start a stream and the subscription that continues it, taken together.
+fn start(view: &ServedView, resume_after: Option<u64>) -> Result<(Vec<Event>, Receiver<Arc<ChangeBatch>>, bool), ApiError> {
+    let state = view.handle.lock().map_err(|_| ApiError::internal("snapshot lock poisoned"))?;
+    let receiver = state.subscribe();
+    let events = match resume_after.map(|after| state.resume_after(after)) {
+        Some(Resume::Batches(batches)) => batches.iter().map(|b| batch_event(b, view)).collect(),
+        Some(Resume::Snapshot) | None => vec![snapshot_event(&state, view)],
+    };
+    Ok((events, receiver, state.closed))
+}
+
+enum Phase {
+    Pending(std::vec::IntoIter<Event>),
+    Live,
+    Done,
+}
+
+struct Stream_ {
+    view: ServedView,
+    receiver: Receiver<Arc<ChangeBatch>>,
+    phase: Phase,
+    /// The view was complete when the last snapshot was taken: end after sending it.
+    closed: bool,
+}
+
+pub async fn subscribe(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    Query(params): Query<std::collections::HashMap<String, String>>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let view = served_view(&state, &name)?;
+    let last = headers.get("last-event-id").and_then(|v| v.to_str().ok()).map(str::to_string).or_else(|| params.get("last_event_id").cloned());
+    let resume_after = match last {
+        None => None,
+        Some(text) => Some(text.trim().parse::<u64>().map_err(|_| ApiError::bad_request("bad_event_id", format!("Last-Event-ID {text:?} is not an event id of this stream")))?),
+    };
+    let (events, receiver, closed) = start(&view, resume_after)?;
+    let stream = Stream_ { view, receiver, phase: Phase::Pending(events.into_iter()), closed };
+    let events = futures::stream::unfold(stream, |mut s| async move {
+        loop {
+            match &mut s.phase {
+                Phase::Done => return None,
+                Phase::Pending(events) => match events.next() {
+                    Some(event) => return Some((Ok(event), s)),
+                    None => s.phase = if s.closed { Phase::Done } else { Phase::Live },
+                },
+                Phase::Live => match s.receiver.recv().await {
+                    Ok(batch) => {
+                        if batch.frontier.is_none() {
+                            s.phase = Phase::Done;
+                        }
+                        return Some((Ok(batch_event(&batch, &s.view)), s));
+                    }
+                    // Fell behind: start again from a snapshot.
+                    Err(RecvError::Lagged(_)) => match start(&s.view, None) {
+                        Ok((events, receiver, closed)) => {
+                            s.receiver = receiver;
+                            s.closed = closed;
+                            s.phase = Phase::Pending(events.into_iter());
+                        }
+                        Err(_) => return None,
+                    },
+                    Err(RecvError::Closed) => return None,
+                },
+            }
+        }
+    });
+    Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
