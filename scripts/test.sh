@@ -16,6 +16,7 @@ trap 'rm -f "$log"' EXIT
 scripts/peers.sh >/dev/null
 scripts/postgres.sh >/dev/null
 scripts/kafka.sh >/dev/null
+scripts/browser.sh >/dev/null
 cargo build --workspace --all-targets
 status=0
 cargo test --workspace --no-fail-fast 2>&1 | tee "$log" || status=$?

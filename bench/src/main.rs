@@ -34,6 +34,7 @@ mod kafka;
 mod modbus;
 mod nexmark;
 mod pgsink;
+mod serve;
 
 #[derive(Parser)]
 struct Cli {
@@ -119,6 +120,29 @@ enum Command {
         workers: usize,
         #[arg(long, default_value_t = 2)]
         rounds: usize,
+    },
+    /// HTTP point lookups on a materialized view under open-loop load (vs GET /health).
+    Lookups {
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: u64,
+        #[arg(long, default_value_t = 10_000.0)]
+        rate: f64,
+        #[arg(long, default_value_t = 32)]
+        connections: usize,
+        #[arg(long, default_value_t = 10.0)]
+        seconds: f64,
+    },
+    /// Change-stream fan-out: SSE clients on one view while a generator changes it.
+    Fanout {
+        #[arg(long, default_value_t = 1000)]
+        clients: usize,
+        /// Generator rows/s (each changes one group: a retraction and an insertion).
+        #[arg(long, default_value_t = 5000)]
+        rate: u64,
+        #[arg(long, default_value_t = 10.0)]
+        seconds: f64,
+        #[arg(long, default_value_t = 10)]
+        tick_ms: u64,
     },
     Modbus {
         #[arg(long, default_value_t = 200)]
@@ -329,6 +353,8 @@ async fn datafusion_run(rows: u64, query: &str) -> Result<(Duration, Vec<String>
 fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
+        Command::Lookups { rows, rate, connections, seconds } => serve::lookups(rows, rate, connections, seconds)?,
+        Command::Fanout { clients, rate, seconds, tick_ms } => serve::fanout(clients, rate, seconds, tick_ms)?,
         Command::Nexmark { events, workers, queries, only, data, dump, blackhole } => match only {
             Some(query) => nexmark::run(&query, events, workers, data.as_deref(), dump.as_deref(), blackhole)?,
             None => {

@@ -13,7 +13,8 @@
 //! of holding memory for everyone. The stream ends after the commit that completes the view.
 
 use std::convert::Infallible;
-use std::sync::Arc;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::{Path, Query, State};
@@ -34,21 +35,56 @@ fn snapshot_event(state: &SnapshotState, view: &ServedView) -> Event {
     Event::default().event("snapshot").id(state.seq.to_string()).data(json!({"frontier": frontier_json(state.frontier), "rows": rows}).to_string())
 }
 
-fn batch_event(batch: &ChangeBatch, view: &ServedView) -> Event {
+fn batch_event(batch: &ChangeBatch, view: &ServedView, cache: &RenderCache) -> Event {
     let id = batch.seq.to_string();
-    if batch.updates.is_empty() {
-        return Event::default().event("progress").id(id).data(json!({"frontier": frontier_json(batch.frontier)}).to_string());
+    let kind = if batch.updates.is_empty() { "progress" } else { "change" };
+    let data = cache.get_or_render(batch.seq, || {
+        if batch.updates.is_empty() {
+            return json!({"frontier": frontier_json(batch.frontier)}).to_string();
+        }
+        let changes: Vec<Value> = batch.updates.iter().map(|(row, time, diff)| json!({"row": row_json(row, &view.schema), "diff": diff, "time": time})).collect();
+        json!({"frontier": frontier_json(batch.frontier), "changes": changes}).to_string()
+    });
+    Event::default().event(kind).id(id).data(&*data)
+}
+
+/// Rendered `data` of a view's recent batches, shared by its subscribers: with a thousand
+/// clients on one view, a batch is turned into JSON once, not a thousand times.
+#[derive(Default)]
+pub(crate) struct RenderCache {
+    recent: Mutex<VecDeque<(u64, Arc<str>)>>,
+}
+
+/// Batches kept rendered (subscribers are at most this far apart before rendering again).
+const RENDERED: usize = 256;
+
+impl RenderCache {
+    fn get_or_render(&self, seq: u64, render: impl FnOnce() -> String) -> Arc<str> {
+        if let Ok(recent) = self.recent.lock()
+            && let Some((_, data)) = recent.iter().rev().find(|(s, _)| *s == seq)
+        {
+            return data.clone();
+        }
+        // Rendered outside the lock; two subscribers may rarely both render the same batch.
+        let data: Arc<str> = render().into();
+        if let Ok(mut recent) = self.recent.lock() {
+            if recent.iter().all(|(s, _)| *s != seq) {
+                recent.push_back((seq, data.clone()));
+            }
+            while recent.len() > RENDERED {
+                recent.pop_front();
+            }
+        }
+        data
     }
-    let changes: Vec<Value> = batch.updates.iter().map(|(row, time, diff)| json!({"row": row_json(row, &view.schema), "diff": diff, "time": time})).collect();
-    Event::default().event("change").id(id).data(json!({"frontier": frontier_json(batch.frontier), "changes": changes}).to_string())
 }
 
 /// The events that start a stream and the subscription that continues it, taken together.
-fn start(view: &ServedView, resume_after: Option<u64>) -> Result<(Vec<Event>, Receiver<Arc<ChangeBatch>>, bool), ApiError> {
+fn start(view: &ServedView, cache: &RenderCache, resume_after: Option<u64>) -> Result<(Vec<Event>, Receiver<Arc<ChangeBatch>>, bool), ApiError> {
     let state = view.handle.lock().map_err(|_| ApiError::internal("snapshot lock poisoned"))?;
     let receiver = state.subscribe();
     let events = match resume_after.map(|after| state.resume_after(after)) {
-        Some(Resume::Batches(batches)) => batches.iter().map(|b| batch_event(b, view)).collect(),
+        Some(Resume::Batches(batches)) => batches.iter().map(|b| batch_event(b, view, cache)).collect(),
         Some(Resume::Snapshot) | None => vec![snapshot_event(&state, view)],
     };
     Ok((events, receiver, state.closed))
@@ -62,6 +98,7 @@ enum Phase {
 
 struct Stream_ {
     view: ServedView,
+    cache: Arc<RenderCache>,
     receiver: Receiver<Arc<ChangeBatch>>,
     phase: Phase,
     /// The view was complete when the last snapshot was taken: end after sending it.
@@ -80,8 +117,9 @@ pub async fn subscribe(
         None => None,
         Some(text) => Some(text.trim().parse::<u64>().map_err(|_| ApiError::bad_request("bad_event_id", format!("Last-Event-ID {text:?} is not an event id of this stream")))?),
     };
-    let (events, receiver, closed) = start(&view, resume_after)?;
-    let stream = Stream_ { view, receiver, phase: Phase::Pending(events.into_iter()), closed };
+    let cache = state.render_cache(&name, &view.handle);
+    let (events, receiver, closed) = start(&view, &cache, resume_after)?;
+    let stream = Stream_ { view, cache, receiver, phase: Phase::Pending(events.into_iter()), closed };
     let events = futures::stream::unfold(stream, |mut s| async move {
         loop {
             match &mut s.phase {
@@ -95,10 +133,10 @@ pub async fn subscribe(
                         if batch.frontier.is_none() {
                             s.phase = Phase::Done;
                         }
-                        return Some((Ok(batch_event(&batch, &s.view)), s));
+                        return Some((Ok(batch_event(&batch, &s.view, &s.cache)), s));
                     }
                     // Fell behind: start again from a snapshot.
-                    Err(RecvError::Lagged(_)) => match start(&s.view, None) {
+                    Err(RecvError::Lagged(_)) => match start(&s.view, &s.cache, None) {
                         Ok((events, receiver, closed)) => {
                             s.receiver = receiver;
                             s.closed = closed;

@@ -62,11 +62,13 @@ struct Inner {
     pipeline: Arc<Mutex<Pipeline>>,
     config: ServeConfig,
     started: Instant,
+    /// Per served snapshot (by its handle's address), rendered change events.
+    render_caches: Mutex<std::collections::HashMap<usize, (std::sync::Weak<Mutex<illunare_dataflow::SnapshotState>>, Arc<changes::RenderCache>)>>,
 }
 
 impl AppState {
     pub fn new(pipeline: Arc<Mutex<Pipeline>>, config: ServeConfig) -> AppState {
-        AppState(Arc::new(Inner { pipeline, config, started: Instant::now() }))
+        AppState(Arc::new(Inner { pipeline, config, started: Instant::now(), render_caches: Mutex::default() }))
     }
 
     pub(crate) fn tokens(&self) -> &Tokens {
@@ -80,6 +82,15 @@ impl AppState {
 
     pub(crate) fn shared_pipeline(&self) -> Arc<Mutex<Pipeline>> {
         self.0.pipeline.clone()
+    }
+
+    /// The render cache of a view's change events. Keyed by the snapshot itself, so a view
+    /// dropped and created again under the same name starts a fresh cache.
+    pub(crate) fn render_cache(&self, _name: &str, handle: &illunare_dataflow::SnapshotHandle) -> Arc<changes::RenderCache> {
+        let mut caches = self.0.render_caches.lock().unwrap_or_else(|p| p.into_inner());
+        caches.retain(|_, (snapshot, _)| snapshot.strong_count() > 0);
+        let key = Arc::as_ptr(handle) as usize;
+        caches.entry(key).or_insert_with(|| (Arc::downgrade(handle), Arc::default())).1.clone()
     }
 
     pub(crate) fn uptime(&self) -> std::time::Duration {

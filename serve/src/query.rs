@@ -38,5 +38,6 @@ pub async fn query(State(state): State<AppState>, headers: HeaderMap, body: Resu
     let truncated = rows.len() > MAX_ROWS;
     rows.truncate(MAX_ROWS);
     let rows: Vec<Value> = rows.iter().map(|r| row_json(r, &answer.schema)).collect();
-    Ok(Json(json!({"frontier": frontier_json(answer.frontier), "rows": rows, "truncated": truncated})))
+    let columns: Vec<&str> = answer.schema.fields().iter().map(|f| f.name().as_str()).collect();
+    Ok(Json(json!({"frontier": frontier_json(answer.frontier), "columns": columns, "rows": rows, "truncated": truncated})))
 }

@@ -113,7 +113,8 @@ pub async fn read(State(state): State<AppState>, Path(name): Path<String>, Query
         (snapshot.frontier, page, indexed)
     };
     let rows: Vec<Value> = page.iter().map(|r| row_json(r, &view.schema)).collect();
-    let mut response = Json(json!({"frontier": frontier_json(frontier), "rows": rows})).into_response();
+    let columns: Vec<&str> = view.schema.fields().iter().map(|f| f.name().as_str()).collect();
+    let mut response = Json(json!({"frontier": frontier_json(frontier), "columns": columns, "rows": rows})).into_response();
     let access = if filters.is_empty() { "all" } else if indexed { "index" } else { "scan" };
     response.headers_mut().insert("illunare-access", HeaderValue::from_static(access));
     Ok(response)

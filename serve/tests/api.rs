@@ -90,6 +90,7 @@ async fn ddl_and_dml_over_the_api_change_what_views_serve() {
     let all = read_after(&app, "/api/v1/views/spend", time).await;
     assert_eq!(all.status, StatusCode::OK, "{}", all.body);
     assert_eq!(all.body["rows"].as_array().map(Vec::len), Some(3), "{}", all.body);
+    assert_eq!(all.body["columns"], json!(["card", "merchant", "n", "total"]));
     // The leading column is served by the row order; a later one by a scan.
     let by_card = call(&app, "GET", "/api/v1/views/spend?card=c1", None, None).await;
     assert_eq!(by_card.headers.get("illunare-access").and_then(|v| v.to_str().ok()), Some("index"));
