@@ -46,6 +46,10 @@ impl Source for ChainedSource {
         self.live.bounded()
     }
 
+    fn paced(&self) -> bool {
+        self.live.paced()
+    }
+
     fn splits(&self) -> Result<Vec<Split>, ConnectorError> {
         let history = self.history.splits()?.into_iter().map(|s| Split { id: format!("{HISTORY}{}", s.id) });
         let live = self.live.splits()?.into_iter().map(|s| Split { id: format!("{LIVE}{}", s.id) });

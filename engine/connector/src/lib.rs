@@ -129,6 +129,12 @@ pub trait Source: Send + Sync {
     fn schema(&self) -> SchemaRef;
     /// Whether every split ends by itself (files, generators with `rows`).
     fn bounded(&self) -> bool;
+    /// Whether splits deliver rows at a real-time pace (a replay at a given rate) rather than
+    /// as fast as they can be read: the engine then reads every split at once, like an
+    /// unbounded source, so the pace is the one asked for.
+    fn paced(&self) -> bool {
+        !self.bounded()
+    }
     /// The units of work. Must be the same list in every process for the same spec.
     fn splits(&self) -> Result<Vec<Split>, ConnectorError>;
     /// A reader for `split`, continuing after `resume` when given.

@@ -258,7 +258,7 @@ pub fn render_source<'s>(
             Vec::new()
         }
     };
-    let turns = (source.bounded() && ctx.event_time.is_none()).then(|| Arc::new(tokio::sync::Semaphore::new(OPEN_BOUNDED_SPLITS)));
+    let turns = (source.bounded() && !source.paced() && ctx.event_time.is_none()).then(|| Arc::new(tokio::sync::Semaphore::new(OPEN_BOUNDED_SPLITS)));
     for (i, split) in splits.into_iter().enumerate() {
         if i % peers != index {
             continue;

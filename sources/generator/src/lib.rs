@@ -667,6 +667,10 @@ impl Source for GeneratorSource {
         self.rows.is_some()
     }
 
+    fn paced(&self) -> bool {
+        self.paced
+    }
+
     fn splits(&self) -> Result<Vec<Split>, ConnectorError> {
         Ok((0..self.splits).map(|k| Split { id: format!("{k}/{}", self.splits) }).collect())
     }
