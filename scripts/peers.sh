@@ -10,9 +10,10 @@
 #   duckdb    — a Parquet reader we did not write (tests/parquet_sink.rs)
 #   pyspark   — Apache Spark (local mode, on the machine's Java 17), another Parquet reader
 #               (tests/parquet_sink.rs)
+#   psycopg   — a Postgres client we did not write, server-side binding (tests/pgwire_clients.rs)
 set -euo pipefail
 venv="${ILLUNARE_PEERS_VENV:-$HOME/.cache/illunare/peers-venv}"
-want="pymodbus==3.16.1 asyncua==2.1.0 confluent-kafka==2.12.1 moto[server]==5.2.5 duckdb==1.4.2 pyspark==3.5.3 fastavro==1.9.7"
+want="pymodbus==3.16.1 asyncua==2.1.0 confluent-kafka==2.12.1 moto[server]==5.2.5 duckdb==1.4.2 pyspark==3.5.3 fastavro==1.9.7 psycopg[binary]==3.3.9"
 stamp="$venv/.illunare-peers"
 if [[ -x "$venv/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
   echo "$venv/bin/python"

@@ -9,18 +9,25 @@
 //! The snapshot and the subscription are taken under the snapshot's lock, so the first change
 //! follows the snapshot exactly. A client that reconnects with `Last-Event-ID` (or
 //! `?last_event_id=`) gets the commits after it when the log still holds them, else a fresh
-//! snapshot. A client too slow for the broadcast's capacity gets a fresh snapshot too, instead
-//! of holding memory for everyone. The stream ends after the commit that completes the view.
+//! snapshot. The stream ends after the commit that completes the view.
+//!
+//! Fan-out is what this file is built for: a thousand clients on one view. Each batch becomes
+//! one SSE frame, rendered once into a reference-counted buffer that every subscriber sends
+//! (nothing is copied per client), and so is a snapshot at a given position. A client too
+//! slow for the broadcast's capacity skips forward through the change log from the last event
+//! it was sent — frames it shares with the others — and only falls back to a fresh snapshot
+//! when the log no longer reaches back that far.
 
+use std::collections::{BTreeMap, VecDeque};
 use std::convert::Infallible;
-use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
-use axum::response::sse::{Event, KeepAlive, Sse};
-use futures::Stream;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::Response;
+use futures::StreamExt;
 use illunare_dataflow::{ChangeBatch, Resume, SnapshotState};
 use serde_json::{Value, json};
 use tokio::sync::broadcast::{Receiver, error::RecvError};
@@ -30,79 +37,153 @@ use crate::error::ApiError;
 use crate::values::{frontier_json, row_json};
 use crate::views::{ServedView, served_view};
 
-fn snapshot_event(state: &SnapshotState, view: &ServedView) -> Event {
+/// A comment line sent when nothing happened for a while, so proxies keep the stream open.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+/// Rendered frames kept per view, by total size (a subscriber this far behind the newest
+/// frame gets the older ones rendered again).
+const RENDERED_BYTES: usize = 64 << 20;
+
+/// One SSE frame. `data` is JSON, which never holds a raw newline.
+fn frame(kind: &str, id: u64, data: &str) -> Bytes {
+    Bytes::from(format!("event: {kind}\nid: {id}\ndata: {data}\n\n"))
+}
+
+fn render_snapshot(state: &SnapshotState, view: &ServedView) -> Bytes {
     let rows: Vec<Value> = state.rows().iter().map(|r| row_json(r, &view.schema)).collect();
-    Event::default().event("snapshot").id(state.seq.to_string()).data(json!({"frontier": frontier_json(state.frontier), "rows": rows}).to_string())
+    frame("snapshot", state.seq, &json!({"frontier": frontier_json(state.frontier), "rows": rows}).to_string())
 }
 
-fn batch_event(batch: &ChangeBatch, view: &ServedView, cache: &RenderCache) -> Event {
-    let id = batch.seq.to_string();
-    let kind = if batch.updates.is_empty() { "progress" } else { "change" };
-    let data = cache.get_or_render(batch.seq, || {
-        if batch.updates.is_empty() {
-            return json!({"frontier": frontier_json(batch.frontier)}).to_string();
-        }
-        let changes: Vec<Value> = batch.updates.iter().map(|(row, time, diff)| json!({"row": row_json(row, &view.schema), "diff": diff, "time": time})).collect();
-        json!({"frontier": frontier_json(batch.frontier), "changes": changes}).to_string()
-    });
-    Event::default().event(kind).id(id).data(&*data)
+fn render_batch(batch: &ChangeBatch, view: &ServedView) -> Bytes {
+    if batch.updates.is_empty() {
+        return frame("progress", batch.seq, &json!({"frontier": frontier_json(batch.frontier)}).to_string());
+    }
+    let changes: Vec<Value> = batch.updates.iter().map(|(row, time, diff)| json!({"row": row_json(row, &view.schema), "diff": diff, "time": time})).collect();
+    frame("change", batch.seq, &json!({"frontier": frontier_json(batch.frontier), "changes": changes}).to_string())
 }
 
-/// Rendered `data` of a view's recent batches, shared by its subscribers: with a thousand
-/// clients on one view, a batch is turned into JSON once, not a thousand times.
+/// A view's frames, shared by its subscribers: with a thousand clients on one view, a batch
+/// is turned into JSON once, not a thousand times.
 #[derive(Default)]
 pub(crate) struct RenderCache {
-    recent: Mutex<VecDeque<(u64, Arc<str>)>>,
+    rendered: Mutex<Rendered>,
 }
 
-/// Batches kept rendered (subscribers are at most this far apart before rendering again).
-const RENDERED: usize = 256;
+#[derive(Default)]
+struct Rendered {
+    batches: BTreeMap<u64, Bytes>,
+    bytes: usize,
+    /// The latest snapshot frame, by the log position it was taken at.
+    snapshot: Option<(u64, Bytes)>,
+}
 
 impl RenderCache {
-    fn get_or_render(&self, seq: u64, render: impl FnOnce() -> String) -> Arc<str> {
-        if let Ok(recent) = self.recent.lock()
-            && let Some((_, data)) = recent.iter().rev().find(|(s, _)| *s == seq)
+    fn batch(&self, batch: &ChangeBatch, view: &ServedView) -> Bytes {
+        if let Ok(rendered) = self.rendered.lock()
+            && let Some(frame) = rendered.batches.get(&batch.seq)
         {
-            return data.clone();
+            return frame.clone();
         }
         // Rendered outside the lock; two subscribers may rarely both render the same batch.
-        let data: Arc<str> = render().into();
-        if let Ok(mut recent) = self.recent.lock() {
-            if recent.iter().all(|(s, _)| *s != seq) {
-                recent.push_back((seq, data.clone()));
-            }
-            while recent.len() > RENDERED {
-                recent.pop_front();
+        let frame = render_batch(batch, view);
+        if let Ok(mut rendered) = self.rendered.lock()
+            && !rendered.batches.contains_key(&batch.seq)
+        {
+            rendered.bytes += frame.len();
+            rendered.batches.insert(batch.seq, frame.clone());
+            while rendered.bytes > RENDERED_BYTES {
+                let Some((_, oldest)) = rendered.batches.pop_first() else { break };
+                rendered.bytes -= oldest.len();
             }
         }
-        data
+        frame
+    }
+
+    /// The snapshot frame of `state` (called under its lock, so `seq` names these rows).
+    fn snapshot(&self, state: &SnapshotState, view: &ServedView) -> Bytes {
+        if let Ok(rendered) = self.rendered.lock()
+            && let Some((seq, frame)) = &rendered.snapshot
+            && *seq == state.seq
+        {
+            return frame.clone();
+        }
+        let frame = render_snapshot(state, view);
+        if let Ok(mut rendered) = self.rendered.lock() {
+            rendered.snapshot = Some((state.seq, frame.clone()));
+        }
+        frame
     }
 }
 
-/// The events that start a stream and the subscription that continues it, taken together.
-fn start(view: &ServedView, cache: &RenderCache, resume_after: Option<u64>) -> Result<(Vec<Event>, Receiver<Arc<ChangeBatch>>, bool), ApiError> {
+/// The frames that start (or restart) a stream and the subscription that continues it, taken
+/// under one lock; the position of the last frame; whether the view was already complete.
+struct Start {
+    frames: VecDeque<Bytes>,
+    receiver: Receiver<Arc<ChangeBatch>>,
+    last: u64,
+    closed: bool,
+}
+
+fn start(view: &ServedView, cache: &RenderCache, resume_after: Option<u64>) -> Result<Start, ApiError> {
     let state = view.handle.lock().map_err(|_| ApiError::internal("snapshot lock poisoned"))?;
     let receiver = state.subscribe();
-    let events = match resume_after.map(|after| state.resume_after(after)) {
-        Some(Resume::Batches(batches)) => batches.iter().map(|b| batch_event(b, view, cache)).collect(),
-        Some(Resume::Snapshot) | None => vec![snapshot_event(&state, view)],
+    let (frames, last) = match resume_after.map(|after| (after, state.resume_after(after))) {
+        Some((after, Resume::Batches(batches))) => (batches.iter().map(|b| cache.batch(b, view)).collect(), batches.last().map_or(after, |b| b.seq)),
+        Some((_, Resume::Snapshot)) | None => (VecDeque::from([cache.snapshot(&state, view)]), state.seq),
     };
-    Ok((events, receiver, state.closed))
+    Ok(Start { frames, receiver, last, closed: state.closed })
 }
 
-enum Phase {
-    Pending(std::vec::IntoIter<Event>),
-    Live,
-    Done,
-}
-
-struct Stream_ {
+/// One client's stream.
+struct Subscription {
     view: ServedView,
     cache: Arc<RenderCache>,
     receiver: Receiver<Arc<ChangeBatch>>,
-    phase: Phase,
-    /// The view was complete when the last snapshot was taken: end after sending it.
-    closed: bool,
+    /// Frames to send before waiting on the subscription again.
+    pending: VecDeque<Bytes>,
+    /// Position of the last frame queued: where to skip forward from after falling behind.
+    last: u64,
+    /// End once `pending` is sent (the view is complete).
+    finished: bool,
+}
+
+impl Subscription {
+    fn new(view: ServedView, cache: Arc<RenderCache>, started: Start) -> Subscription {
+        Subscription { view, cache, receiver: started.receiver, pending: started.frames, last: started.last, finished: started.closed }
+    }
+
+    /// The next frame; `None` when the stream is over.
+    async fn next(&mut self) -> Option<Bytes> {
+        loop {
+            if let Some(frame) = self.pending.pop_front() {
+                return Some(frame);
+            }
+            if self.finished {
+                return None;
+            }
+            match tokio::time::timeout(KEEP_ALIVE, self.receiver.recv()).await {
+                Err(_) => return Some(Bytes::from_static(b":\n\n")),
+                Ok(Ok(batch)) => {
+                    // A resumed log and the live broadcast may overlap by a batch.
+                    if batch.seq <= self.last {
+                        continue;
+                    }
+                    self.last = batch.seq;
+                    self.finished = batch.frontier.is_none();
+                    return Some(self.cache.batch(&batch, &self.view));
+                }
+                // Fell behind the broadcast: continue from the log after the last frame sent.
+                Ok(Err(RecvError::Lagged(_))) => {
+                    let started = start(&self.view, &self.cache, Some(self.last)).ok()?;
+                    self.receiver = started.receiver;
+                    self.pending = started.frames;
+                    self.last = started.last;
+                    self.finished = started.closed;
+                }
+                Ok(Err(RecvError::Closed)) => return None,
+            }
+        }
+    }
 }
 
 pub async fn subscribe(
@@ -110,7 +191,7 @@ pub async fn subscribe(
     Path(name): Path<String>,
     headers: HeaderMap,
     Query(params): Query<std::collections::HashMap<String, String>>,
-) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+) -> Result<Response, ApiError> {
     let view = served_view(&state, &name)?;
     let last = headers.get("last-event-id").and_then(|v| v.to_str().ok()).map(str::to_string).or_else(|| params.get("last_event_id").cloned());
     let resume_after = match last {
@@ -118,36 +199,14 @@ pub async fn subscribe(
         Some(text) => Some(text.trim().parse::<u64>().map_err(|_| ApiError::bad_request("bad_event_id", format!("Last-Event-ID {text:?} is not an event id of this stream")))?),
     };
     let cache = state.render_cache(&name, &view.handle);
-    let (events, receiver, closed) = start(&view, &cache, resume_after)?;
-    let stream = Stream_ { view, cache, receiver, phase: Phase::Pending(events.into_iter()), closed };
-    let events = futures::stream::unfold(stream, |mut s| async move {
-        loop {
-            match &mut s.phase {
-                Phase::Done => return None,
-                Phase::Pending(events) => match events.next() {
-                    Some(event) => return Some((Ok(event), s)),
-                    None => s.phase = if s.closed { Phase::Done } else { Phase::Live },
-                },
-                Phase::Live => match s.receiver.recv().await {
-                    Ok(batch) => {
-                        if batch.frontier.is_none() {
-                            s.phase = Phase::Done;
-                        }
-                        return Some((Ok(batch_event(&batch, &s.view, &s.cache)), s));
-                    }
-                    // Fell behind: start again from a snapshot.
-                    Err(RecvError::Lagged(_)) => match start(&s.view, &s.cache, None) {
-                        Ok((events, receiver, closed)) => {
-                            s.receiver = receiver;
-                            s.closed = closed;
-                            s.phase = Phase::Pending(events.into_iter());
-                        }
-                        Err(_) => return None,
-                    },
-                    Err(RecvError::Closed) => return None,
-                },
-            }
-        }
-    });
-    Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+    let started = start(&view, &cache, resume_after)?;
+    let subscription = Subscription::new(view, cache, started);
+    let frames = futures::stream::unfold(subscription, |mut s| async move { s.next().await.map(|frame| (frame, s)) }).map(Ok::<_, Infallible>);
+    let mut response = Response::new(Body::from_stream(frames));
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    // Reverse proxies (nginx) would otherwise buffer the stream.
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    Ok(response)
 }

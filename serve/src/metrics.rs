@@ -1,8 +1,10 @@
 //! `GET /health` and `GET /metrics` (Prometheus text format, every name prefixed `illunare_`).
 //!
-//! Per source: rows read, errors, retries, late rows, whether it failed. Per served view: rows,
-//! frontier lag (now minus the frontier), change-stream subscribers, log position. For the
-//! engine: updates held in arrangements and waiting for their time, uptime.
+//! Per source: rows and bytes read, errors, retries, late rows, lag (now minus its frontier),
+//! whether it failed. Per served view: rows, estimated state bytes, frontier lag, change-stream
+//! subscribers, log position. Per sink: updates committed, commits, failed commits, commit
+//! latency (histogram), frontier lag. For the engine: updates held in arrangements and waiting
+//! for their time, uptime.
 
 use std::fmt::Write;
 use std::sync::atomic::Ordering;
@@ -39,17 +41,23 @@ fn family(out: &mut String, name: &str, kind: &str, help: &str) {
 }
 
 pub async fn prometheus(State(state): State<AppState>) -> impl IntoResponse {
-    let (sources, views, state_size) = {
+    let (sources, sinks, views, state_size) = {
         let pipeline = state.pipeline();
         let mut sources = pipeline.source_metrics();
         sources.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut sinks = pipeline.sink_metrics();
+        sinks.sort_by(|a, b| a.0.cmp(&b.0));
         let mut views = pipeline.snapshots();
         views.sort_by(|a, b| a.0.cmp(&b.0));
-        (sources, views, pipeline.state_size())
+        (sources, sinks, views, pipeline.state_size())
     };
+    let now = illunare_dataflow::now_ms();
+    // Wall clock minus a frontier, in seconds; 0 once complete or before it started.
+    let lag = |frontier: u64| if frontier == u64::MAX || frontier == 0 { 0.0 } else { now.saturating_sub(frontier) as f64 / 1000.0 };
     let mut out = String::new();
-    let counters: [(&str, &str, fn(&illunare_dataflow::SourceMetrics) -> u64); 5] = [
+    let counters: [(&str, &str, fn(&illunare_dataflow::SourceMetrics) -> u64); 6] = [
         ("source_rows_total", "Rows read from the source.", |m| m.rows.load(Ordering::Relaxed)),
+        ("source_bytes_total", "Bytes of the rows read, as decoded columns.", |m| m.bytes.load(Ordering::Relaxed)),
         ("source_errors_total", "Malformed records and failed reads, sent to <source>_errors.", |m| m.errors.load(Ordering::Relaxed)),
         ("source_retries_total", "Reconnects after a failure.", |m| m.retries.load(Ordering::Relaxed)),
         ("source_late_rows_total", "Rows behind the watermark, sent to <source>_late.", |m| m.late.load(Ordering::Relaxed)),
@@ -65,26 +73,33 @@ pub async fn prometheus(State(state): State<AppState>) -> impl IntoResponse {
     for (source, m) in &sources {
         let _ = writeln!(out, "illunare_source_failed{{source=\"{}\"}} {}", label(source), u8::from(m.fatal.get().is_some()));
     }
-    let now = illunare_dataflow::now_ms();
-    let view_stats: Vec<(String, u64, Option<u64>, usize, u64)> = views
+    family(&mut out, "source_lag_seconds", "gauge", "Wall-clock time minus the source's frontier (its watermark for event time; 0 once done).");
+    for (source, m) in &sources {
+        let _ = writeln!(out, "illunare_source_lag_seconds{{source=\"{}\"}} {}", label(source), lag(m.frontier.load(Ordering::Relaxed)));
+    }
+    sink_families(&mut out, &sinks, &lag);
+    let view_stats: Vec<(String, u64, Option<u64>, usize, u64, u64)> = views
         .iter()
-        .filter_map(|(name, h)| h.lock().ok().map(|s| (name.clone(), s.row_count, s.frontier, s.subscribers(), s.seq)))
+        .filter_map(|(name, h)| h.lock().ok().map(|s| (name.clone(), s.row_count, s.frontier, s.subscribers(), s.seq, s.state_bytes)))
         .collect();
+    family(&mut out, "view_state_bytes", "gauge", "Estimated memory of the served view's rows.");
+    for (name, .., bytes) in &view_stats {
+        let _ = writeln!(out, "illunare_view_state_bytes{{view=\"{}\"}} {bytes}", label(name));
+    }
     family(&mut out, "view_rows", "gauge", "Rows in the served view.");
     for (name, rows, ..) in &view_stats {
         let _ = writeln!(out, "illunare_view_rows{{view=\"{}\"}} {rows}", label(name));
     }
     family(&mut out, "view_frontier_lag_seconds", "gauge", "Wall-clock time minus the view's frontier (0 once complete).");
     for (name, _, frontier, ..) in &view_stats {
-        let lag = frontier.map(|f| now.saturating_sub(f) as f64 / 1000.0).unwrap_or(0.0);
-        let _ = writeln!(out, "illunare_view_frontier_lag_seconds{{view=\"{}\"}} {lag}", label(name));
+        let _ = writeln!(out, "illunare_view_frontier_lag_seconds{{view=\"{}\"}} {}", label(name), lag(frontier.unwrap_or(u64::MAX)));
     }
     family(&mut out, "view_subscribers", "gauge", "Open change streams on the view.");
-    for (name, _, _, subscribers, _) in &view_stats {
+    for (name, _, _, subscribers, ..) in &view_stats {
         let _ = writeln!(out, "illunare_view_subscribers{{view=\"{}\"}} {subscribers}", label(name));
     }
     family(&mut out, "view_commits_total", "counter", "Commits applied to the served view.");
-    for (name, .., seq) in &view_stats {
+    for (name, _, _, _, seq, _) in &view_stats {
         let _ = writeln!(out, "illunare_view_commits_total{{view=\"{}\"}} {seq}", label(name));
     }
     family(&mut out, "arranged_updates", "gauge", "Updates held in arrangements (operator state).");
@@ -94,4 +109,34 @@ pub async fn prometheus(State(state): State<AppState>) -> impl IntoResponse {
     family(&mut out, "uptime_seconds", "gauge", "Seconds since the server started.");
     let _ = writeln!(out, "illunare_uptime_seconds {}", state.uptime().as_secs());
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], out)
+}
+
+/// Per sink: updates, commits, failures, the commit-latency histogram and the frontier lag.
+fn sink_families(out: &mut String, sinks: &[(String, std::sync::Arc<illunare_dataflow::SinkMetrics>)], lag: &dyn Fn(u64) -> f64) {
+    let counters: [(&str, &str, fn(&illunare_dataflow::SinkMetrics) -> u64); 3] = [
+        ("sink_updates_total", "Updates (insertions and retractions) committed to the sink.", |m| m.updates.load(Ordering::Relaxed)),
+        ("sink_commits_total", "Commits the sink acknowledged.", |m| m.commits.load(Ordering::Relaxed)),
+        ("sink_commit_failures_total", "Commits that failed (each is retried).", |m| m.failures.load(Ordering::Relaxed)),
+    ];
+    for (name, help, read) in counters {
+        family(out, name, "counter", help);
+        for (sink, m) in sinks {
+            let _ = writeln!(out, "illunare_{name}{{sink=\"{}\"}} {}", label(sink), read(m));
+        }
+    }
+    family(out, "sink_commit_seconds", "histogram", "Time from starting a commit to the sink acknowledging it.");
+    for (sink, m) in sinks {
+        let sink = label(sink);
+        let counts = m.cumulative_buckets();
+        let bounds = illunare_dataflow::sink_metrics::COMMIT_BUCKETS.iter().map(|b| b.to_string()).chain(["+Inf".to_string()]);
+        for (le, count) in bounds.zip(&counts) {
+            let _ = writeln!(out, "illunare_sink_commit_seconds_bucket{{sink=\"{sink}\",le=\"{le}\"}} {count}");
+        }
+        let _ = writeln!(out, "illunare_sink_commit_seconds_sum{{sink=\"{sink}\"}} {}", m.commit_micros.load(Ordering::Relaxed) as f64 / 1e6);
+        let _ = writeln!(out, "illunare_sink_commit_seconds_count{{sink=\"{sink}\"}} {}", counts.last().copied().unwrap_or(0));
+    }
+    family(out, "sink_frontier_lag_seconds", "gauge", "Wall-clock time minus the frontier the sink has committed through (0 once complete).");
+    for (sink, m) in sinks {
+        let _ = writeln!(out, "illunare_sink_frontier_lag_seconds{{sink=\"{}\"}} {}", label(sink), lag(m.frontier.load(Ordering::Relaxed)));
+    }
 }

@@ -3,9 +3,12 @@
 //!
 //! `?col=value` filters by equality. The snapshot keeps rows ordered (a B-tree on the whole
 //! row), so filters that fix the view's leading columns — the GROUP BY keys of an aggregate
-//! view written key-first — are answered by a range lookup in that order, not a scan; the
-//! `illunare-access` response header says which (`index` or `scan`). `limit` and `offset`
-//! page through the result in row order.
+//! view written key-first — are answered by a range lookup in that order. Filters on other
+//! columns are answered by a secondary index of those columns, which the first such lookup
+//! builds and every commit then maintains (`illunare_dataflow::snapshot_index`, a few per
+//! view); only past that bound do they scan. The `illunare-access` response header says which
+//! (`index`, `scan`, or `all` without filters). `limit` and `offset` page through the result
+//! in row order.
 
 use std::collections::HashMap;
 use std::ops::Bound;
@@ -15,7 +18,7 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
-use illunare_dataflow::SnapshotHandle;
+use illunare_dataflow::{SnapshotHandle, SnapshotState};
 use illunare_sql::RelationKind;
 use illunare_types::{Datum, Row};
 use serde_json::{Value, json};
@@ -81,24 +84,37 @@ fn number(params: &HashMap<String, String>, key: &str, default: usize) -> Result
     }
 }
 
-/// Rows matching `filters`, each repeated by its multiplicity, and whether the row order
-/// answered them (a leading-column prefix) rather than a scan.
-pub(crate) fn matching(rows: &std::collections::BTreeMap<Row, illunare_types::Diff>, filters: &[(usize, Datum)]) -> (Vec<Row>, bool) {
-    let prefix_len = filters.iter().enumerate().take_while(|(n, (i, _))| n == i).count();
-    let matches = |row: &Row| filters.iter().all(|(i, v)| row.0.get(*i) == Some(v) && *v != Datum::Null);
+/// Rows matching `filters`, each repeated by its multiplicity, and whether an index answered
+/// them rather than a scan: the row order itself when the filters fix the leading columns,
+/// else a secondary index of exactly the filtered columns (built by the first such lookup).
+pub(crate) fn matching(snapshot: &mut SnapshotState, filters: &[(usize, Datum)]) -> (Vec<Row>, bool) {
     let expand = |(row, n): (&Row, &illunare_types::Diff)| std::iter::repeat_n(row.clone(), (*n).max(0) as usize);
-    if prefix_len == 0 {
-        return (rows.iter().filter(|(r, _)| matches(r)).flat_map(expand).collect(), filters.is_empty());
+    if filters.is_empty() {
+        return (snapshot.rows.iter().flat_map(expand).collect(), true);
     }
-    // Rows starting with the prefix sort right after the prefix itself.
-    let prefix = Row(filters[..prefix_len].iter().map(|(_, v)| v.clone()).collect());
-    let found = rows
-        .range((Bound::Included(prefix.clone()), Bound::Unbounded))
-        .take_while(|(r, _)| r.0.len() >= prefix_len && r.0[..prefix_len] == prefix.0[..])
-        .filter(|(r, _)| matches(r))
-        .flat_map(expand)
-        .collect();
-    (found, true)
+    // NULL equals nothing.
+    if filters.iter().any(|(_, v)| *v == Datum::Null) {
+        return (Vec::new(), true);
+    }
+    let leading = filters.iter().enumerate().all(|(n, (i, _))| n == *i);
+    if leading {
+        // Rows starting with the prefix sort right after the prefix itself.
+        let prefix = Row(filters.iter().map(|(_, v)| v.clone()).collect());
+        let found = snapshot
+            .rows
+            .range((Bound::Included(prefix.clone()), Bound::Unbounded))
+            .take_while(|(r, _)| r.0.len() >= prefix.0.len() && r.0[..prefix.0.len()] == prefix.0[..])
+            .flat_map(expand)
+            .collect();
+        return (found, true);
+    }
+    let columns: Vec<usize> = filters.iter().map(|(i, _)| *i).collect();
+    let values = Row(filters.iter().map(|(_, v)| v.clone()).collect());
+    if let Some(found) = snapshot.lookup(&columns, &values) {
+        return (found.iter().flat_map(|(r, n)| expand((r, n))).collect(), true);
+    }
+    let matches = |row: &Row| filters.iter().all(|(i, v)| row.0.get(*i) == Some(v));
+    (snapshot.rows.iter().filter(|(r, _)| matches(r)).flat_map(expand).collect(), false)
 }
 
 pub async fn read(State(state): State<AppState>, Path(name): Path<String>, Query(params): Query<HashMap<String, String>>) -> Result<Response, ApiError> {
@@ -107,8 +123,8 @@ pub async fn read(State(state): State<AppState>, Path(name): Path<String>, Query
     let limit = number(&params, "limit", DEFAULT_LIMIT)?.min(MAX_LIMIT);
     let offset = number(&params, "offset", 0)?;
     let (frontier, page, indexed) = {
-        let snapshot = view.handle.lock().map_err(|_| ApiError::internal("snapshot lock poisoned"))?;
-        let (rows, indexed) = matching(&snapshot.rows, &filters);
+        let mut snapshot = view.handle.lock().map_err(|_| ApiError::internal("snapshot lock poisoned"))?;
+        let (rows, indexed) = matching(&mut snapshot, &filters);
         let page: Vec<Row> = rows.into_iter().skip(offset).take(limit).collect();
         (snapshot.frontier, page, indexed)
     };

@@ -19,14 +19,11 @@ pub struct DropDef {
     pub location: crate::Location,
 }
 
-fn kind_word(kind: RelationKind) -> &'static str {
+/// What `kind` is called in an error message.
+fn kind_name(kind: RelationKind) -> String {
     match kind {
-        RelationKind::Source => "SOURCE",
-        RelationKind::Table => "TABLE",
-        RelationKind::View => "VIEW",
-        RelationKind::MaterializedView => "MATERIALIZED VIEW",
-        RelationKind::Sink => "SINK",
-        RelationKind::Errors | RelationKind::Late => "companion relation",
+        RelationKind::Errors | RelationKind::Late => "companion relation".into(),
+        other => other.keyword().to_lowercase(),
     }
 }
 
@@ -54,8 +51,8 @@ impl Planner {
             };
             let kind = entry.kind;
             if !matches(asked, kind) {
-                return Err(SqlError::new(at(name), format!("'{name}' is a {}, not what DROP {:?} removes", kind_word(kind).to_lowercase(), asked))
-                    .with_hint(format!("use DROP {} {name}", kind_word(kind))));
+                return Err(SqlError::new(at(name), format!("'{name}' is a {}, not what DROP {:?} removes", kind_name(kind), asked))
+                    .with_hint(format!("use DROP {} {name}", kind.keyword())));
             }
             let companions = [name.clone(), errors_name(name), late_name(name)];
             let being_dropped = |n: &String| names.contains(n) || companions.contains(n);

@@ -54,6 +54,19 @@ pub enum DropKind {
     MaterializedView,
 }
 
+impl DropKind {
+    /// The SQL words after DROP.
+    pub fn keyword(self) -> &'static str {
+        match self {
+            DropKind::Source => "SOURCE",
+            DropKind::Sink => "SINK",
+            DropKind::Table => "TABLE",
+            DropKind::View => "VIEW",
+            DropKind::MaterializedView => "MATERIALIZED VIEW",
+        }
+    }
+}
+
 fn location_of(e: &ParserError) -> Option<Location> {
     let text = e.to_string();
     let line_at = text.find("Line: ")?;

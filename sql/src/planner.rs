@@ -37,6 +37,20 @@ pub enum RelationKind {
     Sink,
 }
 
+impl RelationKind {
+    /// The SQL words that create or drop this kind (`MATERIALIZED VIEW`); a companion
+    /// relation (`_errors`, `_late`) reads as a view.
+    pub fn keyword(self) -> &'static str {
+        match self {
+            RelationKind::Source => "SOURCE",
+            RelationKind::Table => "TABLE",
+            RelationKind::View | RelationKind::Errors | RelationKind::Late => "VIEW",
+            RelationKind::MaterializedView => "MATERIALIZED VIEW",
+            RelationKind::Sink => "SINK",
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct CatalogEntry {
     pub kind: RelationKind,

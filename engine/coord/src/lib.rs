@@ -324,6 +324,10 @@ impl Pipeline {
         self.runtime.as_ref().map(|r| r.source_metrics.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default()
     }
 
+    pub fn sink_metrics(&self) -> Vec<(String, Arc<illunare_dataflow::SinkMetrics>)> {
+        self.runtime.as_ref().map(|r| r.sink_metrics.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default()
+    }
+
     /// Snapshot handles of captured relations.
     pub fn snapshots(&self) -> Vec<(String, illunare_dataflow::SnapshotHandle)> {
         self.runtime.as_ref().map(|r| r.snapshots.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default()

@@ -220,6 +220,11 @@ impl Pipeline {
             if let Some(switch) = self.live.sink_switches.remove(name) {
                 switch.store(true, Ordering::SeqCst);
             }
+            // Dropped relations leave /metrics.
+            if let Some(runtime) = self.runtime.as_mut() {
+                runtime.source_metrics.remove(name);
+                runtime.sink_metrics.remove(name);
+            }
             let captures = [name.clone(), errors_name(name)];
             let Some(id) = self.live.homes.remove(name) else { continue };
             let members = self.live.members.entry(id).or_default();

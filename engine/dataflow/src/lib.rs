@@ -26,7 +26,9 @@ pub mod render;
 pub mod runtime;
 pub mod session;
 pub mod sink;
+pub mod sink_metrics;
 pub mod snapshot;
+pub mod snapshot_index;
 pub mod source;
 pub mod source_clock;
 pub mod source_projection;
@@ -44,6 +46,7 @@ use timely::dataflow::operators::ToStream;
 
 pub use runtime::{ClusterConfig, DataflowId, DataflowSpec, Runtime, SinkRuntimeSpec, TableSpec};
 pub use snapshot::{ChangeBatch, Resume, SnapshotHandle, SnapshotState};
+pub use sink_metrics::SinkMetrics;
 pub use source::SourceMetrics;
 pub use source_clock::EventTime;
 

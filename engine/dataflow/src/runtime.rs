@@ -31,6 +31,7 @@ use timely::dataflow::ProbeHandle;
 use crate::keyed::EmptyCollection;
 use crate::render::{Context, render_plan};
 use crate::sink::render_sink;
+use crate::sink_metrics::SinkMetrics;
 use crate::snapshot::{SnapshotHandle, SnapshotSink, SnapshotState};
 use crate::source::{SourceContext, SourceMetrics, render_source};
 use crate::Rendered;
@@ -103,6 +104,7 @@ struct Build {
     spec: DataflowSpec,
     snapshots: HashMap<String, SnapshotHandle>,
     metrics: HashMap<String, Arc<SourceMetrics>>,
+    sink_metrics: HashMap<String, Arc<SinkMetrics>>,
     /// Per event-time source, the furthest watermark over this process's workers.
     watermarks: HashMap<String, Arc<std::sync::atomic::AtomicU64>>,
     /// The contents of the dataflow's tables when it is installed, inserted at `time`.
@@ -125,6 +127,7 @@ pub struct Runtime {
     stop: Arc<AtomicBool>,
     pub snapshots: HashMap<String, SnapshotHandle>,
     pub source_metrics: HashMap<String, Arc<SourceMetrics>>,
+    pub sink_metrics: HashMap<String, Arc<SinkMetrics>>,
     /// Updates held in this process's arrangements (`state_metrics.rs`).
     pub state: Arc<crate::state_metrics::StateMetrics>,
     _tokio: Option<tokio::runtime::Runtime>,
@@ -167,6 +170,7 @@ impl Runtime {
         let first = build_for(0, spec, Vec::new(), 0, &HashMap::new());
         let snapshots = first.snapshots.clone();
         let source_metrics = first.metrics.clone();
+        let sink_metrics = first.sink_metrics.clone();
 
         let mut senders = Vec::new();
         let mut receivers = Vec::new();
@@ -191,6 +195,7 @@ impl Runtime {
             stop,
             snapshots,
             source_metrics,
+            sink_metrics,
             state,
             _tokio: Some(tokio),
             last_time: 0,
@@ -215,6 +220,7 @@ impl Runtime {
         let build = Arc::new(build_for(id, spec, seeds, time, &self.source_metrics));
         self.snapshots.extend(build.snapshots.iter().map(|(k, v)| (k.clone(), v.clone())));
         self.source_metrics.extend(build.metrics.iter().map(|(k, v)| (k.clone(), v.clone())));
+        self.sink_metrics.extend(build.sink_metrics.iter().map(|(k, v)| (k.clone(), v.clone())));
         for s in &self.senders {
             let _ = s.send(Command::Install(build.clone()));
         }
@@ -345,8 +351,9 @@ struct Shared {
 fn build_for(id: DataflowId, spec: DataflowSpec, seeds: Vec<(String, Vec<Row>)>, time: Time, metrics: &HashMap<String, Arc<SourceMetrics>>) -> Build {
     let snapshots = spec.captures.iter().map(|n| (n.clone(), Arc::new(Mutex::new(SnapshotState::default())))).collect();
     let metrics = spec.sources.iter().map(|(n, _)| (n.clone(), metrics.get(n).cloned().unwrap_or_default())).collect();
+    let sink_metrics = spec.sinks.iter().map(|s| (s.name.clone(), Arc::default())).collect();
     let watermarks = spec.event_times.keys().map(|n| (n.clone(), Arc::default())).collect();
-    Build { id, spec, snapshots, metrics, watermarks, seeds, time }
+    Build { id, spec, snapshots, metrics, sink_metrics, watermarks, seeds, time }
 }
 
 fn run_worker(worker: &mut timely::worker::Worker, shared: &Shared, first: &Build, commands: Receiver<Command>) -> Result<(), String> {
@@ -515,13 +522,13 @@ fn build_dataflow(worker: &mut timely::worker::Worker, shared: &Shared, build: &
                 None
             };
             let input = input.ok.clone().probe_with(&probe);
-            render_sink(input, &sink.name, built, sink.commit_interval, false);
+            render_sink(input, &sink.name, built, sink.commit_interval, false, build.sink_metrics.get(&sink.name).cloned());
         }
         for name in &spec.captures {
             let Some(input) = ctx.get(name) else { continue };
             let sink: Option<Box<dyn Sink>> = if is_zero { build.snapshots.get(name).map(|h| Box::new(SnapshotSink(h.clone())) as Box<dyn Sink>) } else { None };
             let input = input.ok.clone().probe_with(&probe);
-            render_sink(input, name, sink, Duration::ZERO, true);
+            render_sink(input, name, sink, Duration::ZERO, true, None);
         }
         inputs
     });

@@ -17,6 +17,7 @@
 //! In-memory snapshot sinks commit inline ([`Committer::Inline`]): they are cheap, and readers
 //! expect them to follow the dataflow closely.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
@@ -27,6 +28,7 @@ use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 
 use crate::Coll;
+use crate::sink_metrics::SinkMetrics;
 
 /// How long a failed commit waits before it is retried (with whatever arrived meanwhile).
 const RETRY_AFTER: Duration = Duration::from_millis(500);
@@ -117,7 +119,8 @@ impl Committer {
 
 /// Attaches `sink` (present on worker 0 only) to `input`. With `inline`, commits run on the
 /// worker (snapshots); otherwise on a thread of the sink's own.
-pub fn render_sink(input: Coll<'_>, name: &str, sink: Option<Box<dyn Sink>>, commit_interval: Duration, inline: bool) {
+/// `metrics`, when given, count its commits.
+pub fn render_sink(input: Coll<'_>, name: &str, sink: Option<Box<dyn Sink>>, commit_interval: Duration, inline: bool, metrics: Option<Arc<SinkMetrics>>) {
     let name = name.to_string();
     let scope = input.scope();
     let mut builder = OperatorBuilder::new(format!("Sink({name})"), scope);
@@ -148,7 +151,8 @@ pub fn render_sink(input: Coll<'_>, name: &str, sink: Option<Box<dyn Sink>>, com
     let mut last_commit: Option<Instant> = None;
     let mut last_data_commit: Option<Instant> = None;
     let mut retry_at: Option<Instant> = None;
-    let mut in_flight = false;
+    // The commit in flight: when it started and how many updates it carries.
+    let mut in_flight: Option<(Instant, usize)> = None;
     let mut finished = false;
     let mut committed_upper: Option<Time> = Some(0);
     builder.build_reschedule(move |_capabilities| {
@@ -161,17 +165,23 @@ pub fn render_sink(input: Coll<'_>, name: &str, sink: Option<Box<dyn Sink>>, com
                 };
                 // One round per commit; an inline commit's outcome is handled in the next round.
                 while !finished {
-                    if in_flight {
+                    if let Some((started, updates)) = in_flight {
                         // A thread's outcome wakes the operator when it arrives.
                         let Some(outcome) = committer.poll() else { return };
-                        in_flight = false;
+                        in_flight = None;
                         match outcome.failed {
                             None => {
+                                if let Some(m) = &metrics {
+                                    m.committed(updates, outcome.upper, started.elapsed());
+                                }
                                 committed_upper = outcome.upper;
                                 finished = outcome.upper.is_none();
                                 continue;
                             }
                             Some((e, updates)) => {
+                                if let Some(m) = &metrics {
+                                    m.failed();
+                                }
                                 tracing::error!(sink = %name, "commit failed, will retry: {e}");
                                 pending.extend(updates);
                                 retry_at = Some(Instant::now() + RETRY_AFTER);
@@ -210,7 +220,7 @@ pub fn render_sink(input: Coll<'_>, name: &str, sink: Option<Box<dyn Sink>>, com
                     if !ready.is_empty() {
                         last_data_commit = Some(now);
                     }
-                    in_flight = true;
+                    in_flight = Some((now, ready.len()));
                     committer.start(ready, upper);
                 }
             };
@@ -249,7 +259,9 @@ mod tests {
     }
 
     fn wait(committer: &mut Committer) -> Outcome {
-        for _ in 0..500 {
+        // Generous: a panicking sink's thread prints a symbolized backtrace first, which takes
+        // seconds on a loaded machine.
+        for _ in 0..15_000 {
             if let Some(outcome) = committer.poll() {
                 return outcome;
             }

@@ -19,7 +19,9 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use illunare_connector::{ConnectorError, Sink};
-use illunare_types::{Diff, Row, Time};
+
+use crate::snapshot_index::{ColumnIndex, MAX_INDEXES};
+use illunare_types::{Datum, Diff, Row, Time};
 
 /// Batches kept for resuming change streams; older ones are answered with a fresh snapshot.
 const LOG_BATCHES: usize = 4096;
@@ -51,6 +53,10 @@ pub struct SnapshotState {
     pub seq: u64,
     /// Rows with a multiplicity (the sum of positive counts).
     pub row_count: u64,
+    /// Estimated memory held by `rows`, in bytes (`illunare_view_state_bytes`).
+    pub state_bytes: u64,
+    /// Indexes by other columns than the leading ones, built on demand (`snapshot_index.rs`).
+    indexes: Vec<ColumnIndex>,
     log: VecDeque<Arc<ChangeBatch>>,
     logged_updates: usize,
     changes: tokio::sync::broadcast::Sender<Arc<ChangeBatch>>,
@@ -65,6 +71,8 @@ impl Default for SnapshotState {
             closed: false,
             seq: 0,
             row_count: 0,
+            state_bytes: 0,
+            indexes: Vec::new(),
             log: VecDeque::new(),
             logged_updates: 0,
             changes: tokio::sync::broadcast::channel(BROADCAST_CAPACITY).0,
@@ -113,16 +121,48 @@ impl SnapshotState {
         Resume::Batches(self.log.iter().filter(|b| b.seq > after).cloned().collect())
     }
 
+    /// The rows whose `columns` equal `values` (with their multiplicities), from an index of
+    /// those columns — built now if there is none and fewer than [`MAX_INDEXES`] exist.
+    /// `None`: no index may be built; the caller scans.
+    pub fn lookup(&mut self, columns: &[usize], values: &Row) -> Option<Vec<(Row, Diff)>> {
+        let position = match self.indexes.iter().position(|i| i.columns == columns) {
+            Some(p) => p,
+            None if self.indexes.len() < MAX_INDEXES => {
+                let index = ColumnIndex::build(columns.to_vec(), self.rows.keys());
+                self.state_bytes += self.rows.keys().map(|r| index.entry_bytes(entry_bytes(r))).sum::<u64>();
+                self.indexes.push(index);
+                self.indexes.len() - 1
+            }
+            None => return None,
+        };
+        let found = self.indexes[position].get(values).map(|row| (row.clone(), self.rows.get(row).copied().unwrap_or(0))).collect();
+        Some(found)
+    }
+
     /// Applies one commit: rows, frontier, log and subscribers.
     pub fn apply(&mut self, updates: &[(Row, Time, Diff)], frontier: Option<Time>) {
         for (row, _, diff) in updates {
-            let entry = self.rows.entry(row.clone()).or_insert(0);
+            let entry = self.rows.entry(row.clone()).or_insert_with(|| {
+                let bytes = entry_bytes(row);
+                self.state_bytes += bytes;
+                for index in &mut self.indexes {
+                    index.insert(row);
+                    self.state_bytes += index.entry_bytes(bytes);
+                }
+                0
+            });
             let before = (*entry).max(0);
             *entry += diff;
             let after = (*entry).max(0);
             self.row_count = (self.row_count + after as u64).saturating_sub(before as u64);
             if *entry == 0 {
                 self.rows.remove(row);
+                let bytes = entry_bytes(row);
+                self.state_bytes = self.state_bytes.saturating_sub(bytes);
+                for index in &mut self.indexes {
+                    index.remove(row);
+                    self.state_bytes = self.state_bytes.saturating_sub(index.entry_bytes(bytes));
+                }
             }
         }
         self.frontier = frontier;
@@ -142,6 +182,22 @@ impl SnapshotState {
     }
 }
 
+/// Estimated bytes one entry of `SnapshotState::rows` holds: the B-tree slot, the row's
+/// values and what they point to (strings longer than fit inline, byte strings, lists).
+fn entry_bytes(row: &Row) -> u64 {
+    fn datum_heap(datum: &Datum) -> usize {
+        match datum {
+            Datum::Str(s) if s.is_heap_allocated() => s.len(),
+            Datum::Bytes(b) => b.len(),
+            Datum::List(items) => items.len() * std::mem::size_of::<Datum>() + items.iter().map(datum_heap).sum::<usize>(),
+            _ => 0,
+        }
+    }
+    let slot = std::mem::size_of::<Row>() + std::mem::size_of::<Diff>();
+    let values = row.0.len() * std::mem::size_of::<Datum>();
+    (slot + values + row.0.iter().map(datum_heap).sum::<usize>()) as u64
+}
+
 pub type SnapshotHandle = Arc<Mutex<SnapshotState>>;
 
 /// A `Sink` that maintains a [`SnapshotState`].
@@ -157,8 +213,6 @@ impl Sink for SnapshotSink {
 
 #[cfg(test)]
 mod tests {
-    use illunare_types::Datum;
-
     use super::*;
 
     fn row(v: i64) -> Row {
@@ -190,5 +244,39 @@ mod tests {
         assert!(matches!(state.resume_after(1), Resume::Snapshot));
         assert!(matches!(state.resume_after(state.seq - 2), Resume::Batches(b) if b.len() == 2));
         assert_eq!(state.row_count as usize, 3 + LOG_BATCHES + 5);
+    }
+
+    #[test]
+    fn a_lookup_by_another_column_builds_an_index_that_follows_commits() {
+        let pair = |k: i64, v: i64| Row(vec![Datum::Int(k), Datum::Int(v)]);
+        let mut state = SnapshotState::default();
+        state.apply(&[(pair(1, 7), 1, 1), (pair(2, 7), 1, 2), (pair(3, 8), 1, 1)], Some(2));
+        let seven = Row(vec![Datum::Int(7)]);
+        assert_eq!(state.lookup(&[1], &seven), Some(vec![(pair(1, 7), 1), (pair(2, 7), 2)]));
+        state.apply(&[(pair(1, 7), 3, -1), (pair(4, 7), 3, 1)], Some(4));
+        assert_eq!(state.lookup(&[1], &seven), Some(vec![(pair(2, 7), 2), (pair(4, 7), 1)]));
+        // Indexes are bounded; past the bound a lookup asks the caller to scan.
+        for c in [vec![0], vec![0, 1], vec![1, 0]] {
+            assert!(state.lookup(&c, &Row(vec![Datum::Int(1); c.len()])).is_some());
+        }
+        assert_eq!(state.lookup(&[5], &seven), None);
+        // Removing every row frees the indexes' share of the state too.
+        let all: Vec<_> = state.rows.iter().map(|(r, n)| (r.clone(), 5, -n)).collect();
+        state.apply(&all, Some(6));
+        assert_eq!(state.state_bytes, 0);
+    }
+
+    #[test]
+    fn state_bytes_follow_the_rows_held() {
+        let mut state = SnapshotState::default();
+        let long = Row(vec![Datum::Str("a string too long to be kept inline".into()), Datum::Int(1)]);
+        state.apply(&[(row(1), 1, 1), (long.clone(), 1, 2)], Some(2));
+        let held = state.state_bytes;
+        assert!(held > entry_bytes(&row(1)) + 35, "{held}");
+        // A second copy of a row already held adds nothing; removing every copy frees it.
+        state.apply(&[(row(1), 2, 1)], Some(3));
+        assert_eq!(state.state_bytes, held);
+        state.apply(&[(row(1), 3, -2), (long, 3, -2)], Some(4));
+        assert_eq!(state.state_bytes, 0);
     }
 }

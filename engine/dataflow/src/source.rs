@@ -49,6 +49,18 @@ pub struct SourceMetrics {
     pub dropped: AtomicU64,
     /// The error that stopped the pipeline (a connector's fatal error), if any.
     pub fatal: std::sync::OnceLock<String>,
+    /// Bytes of the rows read, as decoded Arrow columns (what the engine holds, not what
+    /// crossed the wire: connectors decode before the engine sees a record).
+    pub bytes: AtomicU64,
+    /// The source's frontier (ms since the epoch; the watermark for an event-time source)
+    /// after its last activation, as the last worker to run it left it; `u64::MAX` once done.
+    /// `/metrics` reports the wall clock minus this as the source's lag.
+    pub frontier: AtomicU64,
+}
+
+/// The bytes a batch's columns take (their slice of shared buffers, not the buffers).
+fn batch_bytes(batch: &RecordBatch) -> u64 {
+    batch.columns().iter().map(|c| c.to_data().get_slice_memory_size().unwrap_or(0) as u64).sum()
 }
 
 enum Message {
@@ -331,6 +343,7 @@ pub fn render_source<'s>(
                             handled += 1;
                             progress = true;
                             metrics.rows.fetch_add(chunk.batch.num_rows() as u64, Ordering::Relaxed);
+                            metrics.bytes.fetch_add(batch_bytes(&chunk.batch), Ordering::Relaxed);
                             metrics.errors.fetch_add(chunk.errors.len() as u64, Ordering::Relaxed);
                             metrics.dropped.fetch_add(chunk.dropped, Ordering::Relaxed);
                             err_rows.extend(chunk.errors.iter().map(ErrorRecord::to_row));
@@ -411,6 +424,7 @@ pub fn render_source<'s>(
                 }
             }
             drop((ok_handle, err_handle, eval_handle, late_handle));
+            metrics.frontier.store(if finished { u64::MAX } else { next }, Ordering::Relaxed);
             if finished {
                 ok_cap = None;
                 err_cap = None;
