@@ -315,3 +315,20 @@ FROM pg_catalog.pg_database d ORDER BY 1;",
     // A catalog query cannot join the engine's relations.
     assert!(client.simple_query("SELECT * FROM pg_catalog.pg_class, readings").await.is_err());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_portal_is_read_a_few_rows_at_a_time() {
+    let (addr, _engine) = serve("CREATE TABLE t (k BIGINT);", Tokens::default()).await;
+    let mut client = connect(addr, None).await.expect("connects");
+    client.batch_execute("INSERT INTO t VALUES (1), (2), (3), (4), (5)").await.expect("inserts");
+    let rows_of = |rows: Vec<tokio_postgres::Row>| rows.iter().map(|r| r.get::<_, i64>(0)).collect::<Vec<_>>();
+    rows_eventually(&client, "SELECT k FROM t", 5).await;
+    // Execute with a row limit suspends the portal; the next Execute continues where it stopped.
+    let transaction = client.transaction().await.expect("BEGIN");
+    let statement = transaction.prepare("SELECT k FROM t WHERE k > $1 ORDER BY k").await.expect("prepares");
+    let portal = transaction.bind(&statement, &[&1i64]).await.expect("binds");
+    assert_eq!(rows_of(transaction.query_portal(&portal, 2).await.expect("first rows")), [2, 3]);
+    assert_eq!(rows_of(transaction.query_portal(&portal, 1).await.expect("next row")), [4]);
+    assert_eq!(rows_of(transaction.query_portal(&portal, 10).await.expect("the rest")), [5]);
+    transaction.commit().await.expect("COMMIT");
+}
