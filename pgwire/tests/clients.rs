@@ -318,9 +318,9 @@ FROM pg_catalog.pg_database d ORDER BY 1;",
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_portal_is_read_a_few_rows_at_a_time() {
-    let (addr, _engine) = serve("CREATE TABLE t (k BIGINT);", Tokens::default()).await;
+    // The pipeline's own DML runs even when the engine is started from async code.
+    let (addr, _engine) = serve("CREATE TABLE t (k BIGINT); INSERT INTO t VALUES (1), (2), (3), (4), (5);", Tokens::default()).await;
     let mut client = connect(addr, None).await.expect("connects");
-    client.batch_execute("INSERT INTO t VALUES (1), (2), (3), (4), (5)").await.expect("inserts");
     let rows_of = |rows: Vec<tokio_postgres::Row>| rows.iter().map(|r| r.get::<_, i64>(0)).collect::<Vec<_>>();
     rows_eventually(&client, "SELECT k FROM t", 5).await;
     // Execute with a row limit suspends the portal; the next Execute continues where it stopped.

@@ -51,11 +51,21 @@ impl Tables {
 
     /// Evaluates `dml`, validates and applies its changes; returns them for the dataflow.
     pub fn apply(&mut self, dml: &DmlDef) -> Result<Vec<(Row, Diff)>, SqlError> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| SqlError::new(dml.location, format!("cannot start DML executor: {e}")))?;
-        let changes = runtime.block_on(illunare_sql::execute_dml(dml, &self.snapshots()))?;
+        let snapshots = self.snapshots();
+        let run = || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| SqlError::new(dml.location, format!("cannot start DML executor: {e}")))?;
+            runtime.block_on(illunare_sql::execute_dml(dml, &snapshots))
+        };
+        // Called from async code (a server's handler, a test), a runtime cannot block its own
+        // thread: the statement then runs on a thread of its own.
+        let changes = if tokio::runtime::Handle::try_current().is_ok() {
+            std::thread::scope(|scope| scope.spawn(run).join()).map_err(|_| SqlError::new(dml.location, "the DML executor panicked"))??
+        } else {
+            run()?
+        };
         let def = self.defs.get(&dml.table).ok_or_else(|| SqlError::new(dml.location, format!("unknown table '{}'", dml.table)))?;
         let current = self.rows.get(&dml.table).cloned().unwrap_or_default();
         let mut next = current.clone();
