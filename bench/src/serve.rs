@@ -10,7 +10,10 @@
 //!   HTTP stack's own floor on this machine.
 //! - **Change-stream fan-out.** Many SSE clients on one view while a generator changes it;
 //!   each `change` event's delivery lag is the client's clock minus the change's timestamp (the
-//!   source's processing time, so the lag includes the tick and the commit).
+//!   source's processing time, so the lag includes the tick and the commit). The reference, in
+//!   the same run: a bare TCP server that broadcasts frames of the same shape (as many changes
+//!   per tick, rendered once, stamped with the time they are sent) to the same number of the
+//!   same clients — what these two cores deliver with no engine, no HTTP stack and no view.
 //!
 //! Load and server share the machine's two cores; the ratios and the lag are the figures.
 
@@ -248,6 +251,83 @@ async fn sse_client(addr: std::net::SocketAddr, end: tokio::time::Instant) -> Re
     Ok((lags, changes))
 }
 
+/// Runs `clients` SSE readers against `addr` for `seconds`: (failed, median changes/s, lags).
+async fn read_streams(addr: std::net::SocketAddr, clients: usize, seconds: f64) -> Result<(usize, f64, Vec<u32>)> {
+    let end = tokio::time::Instant::now() + Duration::from_secs_f64(seconds);
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        tasks.push(tokio::spawn(sse_client(addr, end)));
+    }
+    let mut lags = Vec::new();
+    let mut changes = Vec::new();
+    let mut failed = 0;
+    for t in tasks {
+        match t.await? {
+            Ok((l, c)) => {
+                lags.extend(l);
+                changes.push(c);
+            }
+            Err(_) => failed += 1,
+        }
+    }
+    lags.sort_unstable();
+    changes.sort_unstable();
+    let median_changes = changes.get(changes.len() / 2).copied().unwrap_or(0) as f64 / seconds;
+    Ok((failed, median_changes, lags))
+}
+
+fn fanout_row(label: &str, clients: usize, (failed, median_changes, lags): &(usize, f64, Vec<u32>)) {
+    let pct = |p: f64| lags.get(((lags.len().max(1) - 1) as f64 * p) as usize).copied().unwrap_or(0);
+    println!("| {label} | {clients} | {failed} | {median_changes:.0} | {} | {} | {} | {} |", lags.len(), pct(0.5), pct(0.99), lags.last().copied().unwrap_or(0));
+}
+
+/// The reference: a bare TCP server broadcasting `per_tick` changes every `tick_ms`, each tick
+/// one frame rendered once and shared, stamped with the time it is sent.
+async fn reference_server(per_tick: usize, tick_ms: u64) -> Result<std::net::SocketAddr> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let (frames, _) = tokio::sync::broadcast::channel::<Arc<Vec<u8>>>(1024);
+    let sender = frames.clone();
+    tokio::spawn(async move {
+        let mut seq = 0u64;
+        let mut tick = tokio::time::interval(Duration::from_millis(tick_ms));
+        loop {
+            tick.tick().await;
+            seq += 1;
+            let now = illunare_dataflow::now_ms();
+            let changes: Vec<String> = (0..per_tick)
+                .map(|i| format!(r#"{{"row":{{"card_id":"card-{:05}","n":{},"total":{:.2}}},"diff":{},"time":{now}}}"#, (seq as usize * 31 + i) % 10_000, seq, seq as f64 * 1.5, if i % 2 == 0 { -1 } else { 1 }))
+                .collect();
+            let frame = format!("event: change\nid: {seq}\ndata: {{\"frontier\":{},\"changes\":[{}]}}\n\n", now + 1, changes.join(","));
+            let _ = sender.send(Arc::new(frame.into_bytes()));
+        }
+    });
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut receiver = frames.subscribe();
+            tokio::spawn(async move {
+                let mut request = [0u8; 1024];
+                let _ = socket.read(&mut request).await;
+                if socket.write_all(b"HTTP/1.0 200 OK\r\ncontent-type: text/event-stream\r\n\r\n").await.is_err() {
+                    return;
+                }
+                loop {
+                    match receiver.recv().await {
+                        Ok(frame) => {
+                            if socket.write_all(&frame).await.is_err() {
+                                return;
+                            }
+                        }
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                        Err(_) => return,
+                    }
+                }
+            });
+        }
+    });
+    Ok(addr)
+}
+
 pub fn fanout(clients: usize, rate: u64, seconds: f64, tick_ms: u64) -> Result<()> {
     let io = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     io.block_on(async {
@@ -258,32 +338,17 @@ pub fn fanout(clients: usize, rate: u64, seconds: f64, tick_ms: u64) -> Result<(
         );
         let (addr, engine) = start(&text, Duration::from_millis(tick_ms)).await?;
         tokio::time::sleep(Duration::from_secs(1)).await;
-        let end = tokio::time::Instant::now() + Duration::from_secs_f64(seconds);
-        let mut tasks = Vec::new();
-        for _ in 0..clients {
-            tasks.push(tokio::spawn(sse_client(addr, end)));
-        }
-        let mut lags = Vec::new();
-        let mut changes = Vec::new();
-        let mut failed = 0;
-        for t in tasks {
-            match t.await? {
-                Ok((l, c)) => {
-                    lags.extend(l);
-                    changes.push(c);
-                }
-                Err(_) => failed += 1,
-            }
-        }
-        lags.sort_unstable();
-        let pct = |p: f64| lags.get(((lags.len().max(1) - 1) as f64 * p) as usize).copied().unwrap_or(0);
-        changes.sort_unstable();
-        let median_changes = changes.get(changes.len() / 2).copied().unwrap_or(0) as f64 / seconds;
-        println!("change-stream fan-out: {clients} SSE clients on per_card, generator at {rate} rows/s, tick {tick_ms} ms, {seconds} s");
-        println!("| clients | failed | changes/s per client (median) | change events | lag p50 ms | lag p99 ms | lag max ms |");
-        println!("| --- | --- | --- | --- | --- | --- | --- |");
-        println!("| {clients} | {failed} | {median_changes:.0} | {} | {} | {} | {} |", lags.len(), pct(0.5), pct(0.99), lags.last().copied().unwrap_or(0));
+        let served = read_streams(addr, clients, seconds).await?;
         engine.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.stop();
+        drop(engine);
+        // The same clients on a bare broadcast of as many changes per tick.
+        let per_tick = ((2 * rate * tick_ms) as usize / 1000).max(1);
+        let reference = read_streams(reference_server(per_tick, tick_ms).await?, clients, seconds).await?;
+        println!("change-stream fan-out: {clients} SSE clients on per_card, generator at {rate} rows/s, tick {tick_ms} ms, {seconds} s; reference: a bare TCP broadcast of {per_tick} changes per tick");
+        println!("| server | clients | failed | changes/s per client (median) | change events | lag p50 ms | lag p99 ms | lag max ms |");
+        println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
+        fanout_row("illunare", clients, &served);
+        fanout_row("bare TCP broadcast (reference)", clients, &reference);
         anyhow::Ok(())
     })
 }

@@ -145,11 +145,16 @@ struct Subscription {
     last: u64,
     /// End once `pending` is sent (the view is complete).
     finished: bool,
+    /// When to send a keep-alive comment if nothing else was sent. One timer per stream,
+    /// re-armed only when it fires: arming a timer per received batch would cost a timer-wheel
+    /// entry per event per client.
+    keep_alive: std::pin::Pin<Box<tokio::time::Sleep>>,
 }
 
 impl Subscription {
     fn new(view: ServedView, cache: Arc<RenderCache>, started: Start) -> Subscription {
-        Subscription { view, cache, receiver: started.receiver, pending: started.frames, last: started.last, finished: started.closed }
+        let keep_alive = Box::pin(tokio::time::sleep(KEEP_ALIVE));
+        Subscription { view, cache, receiver: started.receiver, pending: started.frames, last: started.last, finished: started.closed, keep_alive }
     }
 
     /// The next frame; `None` when the stream is over.
@@ -161,9 +166,16 @@ impl Subscription {
             if self.finished {
                 return None;
             }
-            match tokio::time::timeout(KEEP_ALIVE, self.receiver.recv()).await {
-                Err(_) => return Some(Bytes::from_static(b":\n\n")),
-                Ok(Ok(batch)) => {
+            let received = tokio::select! {
+                biased;
+                received = self.receiver.recv() => received,
+                () = self.keep_alive.as_mut() => {
+                    self.keep_alive.as_mut().reset(tokio::time::Instant::now() + KEEP_ALIVE);
+                    return Some(Bytes::from_static(b":\n\n"));
+                }
+            };
+            match received {
+                Ok(batch) => {
                     // A resumed log and the live broadcast may overlap by a batch.
                     if batch.seq <= self.last {
                         continue;
@@ -173,14 +185,14 @@ impl Subscription {
                     return Some(self.cache.batch(&batch, &self.view));
                 }
                 // Fell behind the broadcast: continue from the log after the last frame sent.
-                Ok(Err(RecvError::Lagged(_))) => {
+                Err(RecvError::Lagged(_)) => {
                     let started = start(&self.view, &self.cache, Some(self.last)).ok()?;
                     self.receiver = started.receiver;
                     self.pending = started.frames;
                     self.last = started.last;
                     self.finished = started.closed;
                 }
-                Ok(Err(RecvError::Closed)) => return None,
+                Err(RecvError::Closed) => return None,
             }
         }
     }
