@@ -9,7 +9,7 @@
 
 use illunare_coord::CoordError;
 use illunare_coord::adhoc::AdhocError;
-use illunare_sql::{Location, SqlError};
+use illunare_sql::{Location, SqlError, locate_word};
 use pgwire::error::{ErrorInfo, PgWireError};
 
 /// A statement that failed.
@@ -49,31 +49,6 @@ fn sqlstate(message: &str) -> &'static str {
     }
 }
 
-/// The first whole-word occurrence of `word` in `text` (case-insensitive), 1-based.
-fn locate(text: &str, word: &str) -> Option<Location> {
-    if word.is_empty() {
-        return None;
-    }
-    let lower = text.to_lowercase();
-    let needle = word.to_lowercase();
-    let is_ident = |c: char| c.is_alphanumeric() || c == '_';
-    let mut from = 0;
-    while let Some(found) = lower[from..].find(&needle) {
-        let start = from + found;
-        let end = start + needle.len();
-        let before = lower[..start].chars().next_back();
-        let after = lower[end..].chars().next();
-        if !before.is_some_and(is_ident) && !after.is_some_and(is_ident) {
-            let line = lower[..start].matches('\n').count() as u64 + 1;
-            let line_start = lower[..start].rfind('\n').map_or(0, |i| i + 1);
-            let column = lower[line_start..start].chars().count() as u64 + 1;
-            return Some(Location { line, column });
-        }
-        from = end;
-    }
-    None
-}
-
 /// The name an "undefined" message is about: `relation 'x' does not exist`, `No field named x.`.
 fn subject(message: &str) -> Option<String> {
     if let Some(start) = message.find('\'') {
@@ -94,7 +69,7 @@ impl Failure {
     pub(crate) fn from_message(message: impl Into<String>, text: &str) -> Failure {
         let message = message.into();
         let code = sqlstate(&message);
-        let location = if matches!(code, "42P01" | "42703") { subject(&message).and_then(|name| locate(text, &name)) } else { None };
+        let location = if matches!(code, "42P01" | "42703") { subject(&message).filter(|name| !name.is_empty()).and_then(|name| locate_word(text, Location { line: 1, column: 1 }, &name)) } else { None };
         Failure { code, message, location, hint: None }
     }
 

@@ -37,7 +37,7 @@ pub enum PgServeError {
 
 /// Checks that `addr` may be served with this configuration.
 pub fn check_bind(addr: SocketAddr, config: &PgConfig) -> Result<(), PgServeError> {
-    if !addr.ip().is_loopback() && !config.tokens.any() && !config.insecure {
+    if !illunare_serve::may_expose(addr, &config.tokens, config.insecure) {
         return Err(PgServeError::Insecure(addr));
     }
     Ok(())

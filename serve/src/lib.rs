@@ -146,10 +146,16 @@ pub enum ServeError {
 
 /// Checks that `addr` may be served with this configuration.
 pub fn check_bind(addr: SocketAddr, config: &ServeConfig) -> Result<(), ServeError> {
-    if !addr.ip().is_loopback() && !config.tokens.any() && !config.insecure {
+    if !may_expose(addr, &config.tokens, config.insecure) {
         return Err(ServeError::Insecure(addr));
     }
     Ok(())
+}
+
+/// The exposure rule every server of the engine follows (HTTP, pgwire): anything but loopback
+/// needs a token, unless the user insisted (`--insecure`).
+pub fn may_expose(addr: SocketAddr, tokens: &Tokens, insecure: bool) -> bool {
+    addr.ip().is_loopback() || tokens.any() || insecure
 }
 
 /// Binds `addr` (port 0: any free port) and returns where it listens and the server's future.

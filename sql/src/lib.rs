@@ -21,7 +21,7 @@ pub mod temporal;
 mod windows;
 
 pub use dml::{TableSnapshot, TableSnapshots, execute_dml};
-pub use error::{Location, SqlError};
+pub use error::{Location, SqlError, locate_word};
 pub use drop::DropDef;
 pub use parser::{DropKind, ParsedStatement, StatementAst, parse_pipeline};
 pub use planner::{
