@@ -36,7 +36,7 @@ fn assert_interval_plan(text: &str, name: &str) {
             _ => None,
         })
         .expect("view");
-    assert!(explain.contains("interval (right #"), "{explain}");
+    assert!(explain.contains("interval right #"), "{explain}");
 }
 
 #[test]

@@ -226,3 +226,30 @@ fn fused_group_by_keeps_null_keys_and_isolates_failing_rows() {
         assert!(errors["q"][0].contains("'x', 0, 'a'"), "{:?}", errors["q"]);
     }
 }
+
+/// Over append-only input (a source read by several views, so nothing is fused) min/max keep one
+/// current value per group (`minmax_append.rs`) and a top-k per partition only its first rows
+/// (`topk_append.rs`); both equal DataFusion, ties and duplicate rows included.
+#[test]
+fn append_only_extremes_and_top_k_match_datafusion() {
+    let text = "
+        CREATE SOURCE tx (tx_id BIGINT, card_id VARCHAR, merchant VARCHAR, amount DOUBLE, currency VARCHAR, ts TIMESTAMP)
+          WITH (connector = 'generator', kind = 'transactions', rows = '20000', seed = '21', cards = '80', merchants = '30', splits = '3');
+        CREATE VIEW extremes AS
+          SELECT card_id, min(amount) AS lo, max(amount) AS hi, max(merchant) AS last_merchant, min(ts) AS first_ts, count(*) AS n
+          FROM tx GROUP BY card_id;
+        CREATE VIEW top_two AS
+          SELECT merchant, card_id, amount, rn FROM (
+            SELECT merchant, card_id, amount, ROW_NUMBER() OVER (PARTITION BY merchant ORDER BY amount DESC, tx_id) AS rn FROM tx
+          ) AS r WHERE rn <= 2;
+        CREATE VIEW currencies_by_merchant AS
+          SELECT merchant, currency FROM (
+            SELECT merchant, currency, ROW_NUMBER() OVER (PARTITION BY merchant ORDER BY currency) AS rn FROM tx
+          ) AS r WHERE rn <= 3;
+        CREATE VIEW biggest AS SELECT tx_id, amount FROM tx ORDER BY amount DESC, tx_id LIMIT 5 OFFSET 2;";
+    for workers in [1, 2] {
+        let views = run_and_compare(text, workers);
+        assert_eq!(views["biggest"].len(), 5);
+        assert!(views["top_two"].len() > 40 && views["currencies_by_merchant"].len() >= 30);
+    }
+}

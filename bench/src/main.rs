@@ -89,6 +89,10 @@ enum Command {
         /// materialized view (what Flink's blackhole sink does in bench/flink.sh).
         #[arg(long)]
         blackhole: bool,
+        /// Run the windowed queries as always-current views: drop their `EMIT ON WINDOW CLOSE`,
+        /// so every open window is updated at each tick instead of emitted once when it closes.
+        #[arg(long)]
+        always_current: bool,
     },
     /// Modbus: simulated units polled by illunare's source and by a bare tokio-modbus loop:
     /// polls/s, register-change-to-row latency p50/p99, CPU.
@@ -355,8 +359,8 @@ fn main() -> Result<()> {
     match cli.command {
         Command::Lookups { rows, rate, connections, seconds } => serve::lookups(rows, rate, connections, seconds)?,
         Command::Fanout { clients, rate, seconds, tick_ms } => serve::fanout(clients, rate, seconds, tick_ms)?,
-        Command::Nexmark { events, workers, queries, only, data, dump, blackhole } => match only {
-            Some(query) => nexmark::run(&query, events, workers, data.as_deref(), dump.as_deref(), blackhole)?,
+        Command::Nexmark { events, workers, queries, only, data, dump, blackhole, always_current } => match only {
+            Some(query) => nexmark::run(&query, events, workers, data.as_deref(), dump.as_deref(), blackhole, always_current)?,
             None => {
                 let mut names: Vec<String> = match queries {
                     Some(list) => list.split(',').map(|q| format!("q{}", q.trim().trim_start_matches('q'))).collect(),
@@ -377,6 +381,9 @@ fn main() -> Result<()> {
                     }
                     if blackhole {
                         child.arg("--blackhole");
+                    }
+                    if always_current {
+                        child.arg("--always-current");
                     }
                     let output = child.output()?;
                     if output.status.success() {

@@ -14,9 +14,10 @@ use crate::{registry, status_mib};
 
 /// Runs one query in this process and prints one result line:
 /// `| query | events | seconds | events/s | peak RSS MiB | largest state |`.
-pub fn run(query: &str, events: u64, workers: usize, data: Option<&Path>, dump: Option<&Path>, blackhole: bool) -> Result<()> {
+pub fn run(query: &str, events: u64, workers: usize, data: Option<&Path>, dump: Option<&Path>, blackhole: bool, always_current: bool) -> Result<()> {
     let path = format!("pipelines/nexmark/{query}.sql");
     let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
+    let text = if always_current { text.replace("EMIT ON WINDOW CLOSE", "") } else { text };
     anyhow::ensure!(!(blackhole && dump.is_some()), "--dump needs the materialized view; it cannot go with --blackhole");
     let text = if blackhole { into_blackhole(&text, query)? } else { text };
     let (text, events) = match data {

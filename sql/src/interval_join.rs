@@ -17,15 +17,16 @@
 //! the same type. An interval must have a fixed length in the column's unit: no months, no days
 //! on a timestamp with a time zone (such a day lasts 23 to 25 hours), and a whole number of the
 //! column's unit (so the addition is exact and a bound cannot be rounded the wrong way). A strict
-//! bound is recorded as the non-strict one it implies. Both a lower and an upper bound on the
-//! same pair of columns are needed (else rows of one side could match forever); the tightest
-//! of each is kept.
+//! bound is recorded as the non-strict one it implies. The tightest bound of each kind is kept
+//! per pair of columns; the columns may differ between the lower and the upper bound
+//! (`b.date_time BETWEEN a.date_time AND a.expires`). Which bounds let rows be released depends
+//! on which columns carry each side's event time, which only the dataflow knows.
 
 use arrow::datatypes::{DataType, TimeUnit};
 use datafusion::common::{Column, DFSchema, ScalarValue};
 use datafusion::logical_expr::utils::split_conjunction;
 use datafusion::logical_expr::{Between, Expr as DfExpr, Operator};
-use illunare_plan::IntervalBounds;
+use illunare_plan::{IntervalBounds, TimeBound};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Side {
@@ -64,17 +65,15 @@ pub fn interval_bounds(residual: Option<&DfExpr>, left: &DFSchema, right: &DFSch
             _ => {}
         }
     }
-    bounds.iter().find_map(|b| {
-        let same = |x: &&Bound| x.left == b.left && x.right == b.right;
-        let upper = bounds.iter().filter(same).filter(|x| x.upper).map(|x| x.ns).min()?;
-        let lower = bounds.iter().filter(same).filter(|x| !x.upper).map(|x| x.ns).max()?;
-        Some(IntervalBounds {
-            left_time: b.left,
-            right_time: b.right,
-            lower_ns: i64::try_from(lower).ok()?,
-            upper_ns: i64::try_from(upper).ok()?,
-        })
-    })
+    let mut tightest: Vec<TimeBound> = Vec::new();
+    for b in &bounds {
+        let Ok(ns) = i64::try_from(b.ns) else { continue };
+        match tightest.iter_mut().find(|t| t.left == b.left && t.right == b.right && t.upper == b.upper) {
+            Some(t) => t.ns = if b.upper { t.ns.min(ns) } else { t.ns.max(ns) },
+            None => tightest.push(TimeBound { left: b.left, right: b.right, upper: b.upper, ns }),
+        }
+    }
+    (!tightest.is_empty()).then_some(IntervalBounds { bounds: tightest })
 }
 
 /// `x op y` as a bound on `right - left`, when `x` and `y` are terms of opposite sides.
@@ -182,23 +181,58 @@ mod tests {
         interval_bounds(Some(&e), &schema("a", None), &schema("b", None))
     }
 
+    /// `lower <= b.ts - a.ts <= upper` on the `ts` columns.
+    fn pair(lower: i64, upper: i64) -> Option<IntervalBounds> {
+        Some(IntervalBounds {
+            bounds: vec![TimeBound { left: 1, right: 1, upper: false, ns: lower }, TimeBound { left: 1, right: 1, upper: true, ns: upper }],
+        })
+    }
+
+    /// The bounds sorted (lower first), for comparisons that do not depend on their order.
+    fn sorted(b: Option<IntervalBounds>) -> Option<IntervalBounds> {
+        b.map(|mut b| {
+            b.bounds.sort_by_key(|t| (t.upper, t.left, t.right));
+            b
+        })
+    }
+
     #[test]
     fn between_and_comparisons_in_either_order() {
-        let expected = Some(IntervalBounds { left_time: 1, right_time: 1, lower_ns: 0, upper_ns: HOUR });
+        let expected = pair(0, HOUR);
+        let bounds = |e| sorted(bounds(e));
         assert_eq!(bounds(col("b.ts").between(col("a.ts"), col("a.ts") + hours(1))), expected);
         assert_eq!(bounds(col("b.ts").gt_eq(col("a.ts")).and(col("b.ts").lt(col("a.ts") + hours(1)))), expected);
         // Mirrored: a.ts + 1h > b.ts and a.ts <= b.ts.
         assert_eq!(bounds((col("a.ts") + hours(1)).gt(col("b.ts")).and(col("a.ts").lt_eq(col("b.ts")))), expected);
         // Offsets on both sides, and the tightest of several bounds.
         let e = (col("b.ts") - hours(2)).gt_eq(col("a.ts") - hours(3)).and(col("b.ts").lt_eq(col("a.ts") + hours(5))).and(col("b.ts").lt(col("a.ts") + hours(4)));
-        assert_eq!(bounds(e), Some(IntervalBounds { left_time: 1, right_time: 1, lower_ns: -HOUR, upper_ns: 4 * HOUR }));
+        assert_eq!(bounds(e), pair(-HOUR, 4 * HOUR));
     }
 
     #[test]
-    fn one_bound_months_zoned_days_or_same_side_are_not_intervals() {
-        assert_eq!(bounds(col("b.ts").gt_eq(col("a.ts"))), None);
+    fn bounds_on_different_columns_and_single_bounds_are_kept() {
+        // b.ts BETWEEN a.ts AND a.until: a lower bound on (ts, ts), an upper one on (until, ts).
+        let ts = DataType::Timestamp(TimeUnit::Millisecond, None);
+        let fields = Schema::new(vec![Field::new("ts", ts.clone(), true), Field::new("until", ts, true)]);
+        let a = DFSchema::try_from_qualified_schema("a", &fields).expect("schema");
+        let found = interval_bounds(Some(&col("b.ts").between(col("a.ts"), col("a.until"))), &a, &schema("b", None));
+        let expected = IntervalBounds {
+            bounds: vec![TimeBound { left: 0, right: 1, upper: false, ns: 0 }, TimeBound { left: 1, right: 1, upper: true, ns: 0 }],
+        };
+        assert_eq!(sorted(found), Some(expected));
+        let single = bounds(col("b.ts").gt_eq(col("a.ts")));
+        assert_eq!(single, Some(IntervalBounds { bounds: vec![TimeBound { left: 1, right: 1, upper: false, ns: 0 }] }));
+    }
+
+    /// Only the plain lower bound `b.ts >= a.ts` (0 ns) of a BETWEEN whose upper end is unusable.
+    fn lower_only() -> Option<IntervalBounds> {
+        Some(IntervalBounds { bounds: vec![TimeBound { left: 1, right: 1, upper: false, ns: 0 }] })
+    }
+
+    #[test]
+    fn months_zoned_days_or_same_side_are_not_intervals() {
         let months = lit(ScalarValue::new_interval_mdn(1, 0, 0));
-        assert_eq!(bounds(col("b.ts").between(col("a.ts"), col("a.ts") + months)), None);
+        assert_eq!(bounds(col("b.ts").between(col("a.ts"), col("a.ts") + months)), lower_only());
         assert_eq!(bounds(col("a.ts").between(col("a.ts") - hours(1), col("a.ts") + hours(1))), None);
         assert_eq!(bounds(not(col("b.ts").between(col("a.ts"), col("a.ts") + hours(1)))), None);
         let day = lit(ScalarValue::new_interval_mdn(0, 1, 0));
@@ -207,11 +241,11 @@ mod tests {
             &schema("a", Some("+01:00")),
             &schema("b", Some("+01:00")),
         );
-        assert_eq!(zoned, None);
+        assert_eq!(zoned, lower_only());
         let plain = bounds(col("b.ts").between(col("a.ts"), col("a.ts") + day));
-        assert_eq!(plain.map(|b| b.upper_ns), Some(24 * HOUR));
+        assert_eq!(plain.and_then(|b| b.bounds.iter().find(|t| t.upper).map(|t| t.ns)), Some(24 * HOUR));
         // A sub-millisecond interval on a millisecond column could be rounded: not used.
         let tiny = lit(ScalarValue::new_interval_mdn(0, 0, 1));
-        assert_eq!(bounds(col("b.ts").between(col("a.ts"), col("a.ts") + tiny)), None);
+        assert_eq!(bounds(col("b.ts").between(col("a.ts"), col("a.ts") + tiny)), lower_only());
     }
 }

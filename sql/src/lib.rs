@@ -9,6 +9,7 @@
 
 mod dml;
 mod drop;
+mod emit;
 mod error;
 mod interval_join;
 mod lower;

@@ -159,7 +159,7 @@ impl Lowerer {
                     let filter = filter.map(|f| Expr::new(f, "FILTER"));
                     aggregates.push(Aggregate { function, filter, text: e.human_display().to_string() });
                 }
-                Node::Reduce { input: Box::new(input), group_keys, aggregates }
+                Node::Reduce { input: Box::new(input), group_keys, aggregates, on_window_close: false }
             }
             LogicalPlan::Join(j) => {
                 let null_aware = j.null_aware;

@@ -19,6 +19,8 @@ pub struct ParsedStatement {
     pub ast: StatementAst,
     pub location: Location,
     pub text: String,
+    /// Where `EMIT ON WINDOW CLOSE` follows a CREATE [MATERIALIZED] VIEW's query, if it does.
+    pub emit_on_window_close: Option<Location>,
 }
 
 #[derive(Debug, Clone)]
@@ -118,17 +120,42 @@ pub fn parse_pipeline(text: &str) -> Result<Vec<ParsedStatement>, SqlError> {
         }
         let location = loc(&first);
         let ast = parse_one(&mut parser).map_err(|e| parse_error(e, location))?;
+        let emit_on_window_close = parse_emit_clause(&mut parser).map_err(|e| parse_error(e, location))?;
+        if let Some(at) = emit_on_window_close
+            && !matches!(&ast, StatementAst::Sql(s) if matches!(s.as_ref(), SqlStatement::CreateView(_)))
+        {
+            return Err(SqlError::new(at, "EMIT ON WINDOW CLOSE only follows the query of a CREATE [MATERIALIZED] VIEW"));
+        }
         let end_token = parser.peek_token();
         let end = if end_token.token == Token::EOF { text.len() } else { byte_offset(text, loc(&end_token)) };
         let begin = byte_offset(text, location);
         let stmt_text = text.get(begin..end.max(begin)).unwrap_or("").trim_end().to_string();
-        out.push(ParsedStatement { ast, location, text: stmt_text });
+        out.push(ParsedStatement { ast, location, text: stmt_text, emit_on_window_close });
         let next = parser.peek_token();
         if next.token != Token::EOF && next.token != Token::SemiColon {
             return Err(SqlError::new(loc(&next), format!("syntax error: expected ';' before {}", next.token)));
         }
     }
     Ok(out)
+}
+
+/// `EMIT ON WINDOW CLOSE` (RisingWave's spelling) after a statement: where it starts, if present.
+fn parse_emit_clause(parser: &mut Parser) -> Result<Option<Location>, ParserError> {
+    let first = parser.peek_token();
+    if !is_word(&first.token, "EMIT") {
+        return Ok(None);
+    }
+    parser.next_token();
+    for word in ["ON", "WINDOW", "CLOSE"] {
+        let t = parser.next_token();
+        if !is_word(&t.token, word) {
+            return Err(ParserError::ParserError(format!(
+                "expected EMIT ON WINDOW CLOSE, found {} at Line: {}, Column: {}",
+                t.token, t.span.start.line, t.span.start.column
+            )));
+        }
+    }
+    Ok(Some(loc(&first)))
 }
 
 fn parse_one(parser: &mut Parser) -> Result<StatementAst, ParserError> {

@@ -353,6 +353,19 @@ impl Planner {
         }
     }
 
+    /// Whether the rows of relation `name` come in event time: a source with a WATERMARK (it
+    /// has a `<source>_late` companion), or a view over such relations only.
+    fn has_event_time(&self, name: &str) -> bool {
+        match self.catalog.get(name).map(|e| e.kind) {
+            Some(RelationKind::Source) => self.catalog.get(&late_name(name)).is_some_and(|e| e.kind == RelationKind::Late),
+            Some(RelationKind::View | RelationKind::MaterializedView) => {
+                let deps = &self.catalog[name].depends_on;
+                !deps.is_empty() && deps.iter().all(|d| self.has_event_time(d))
+            }
+            _ => false,
+        }
+    }
+
     fn set_dependencies(&mut self, name: &str, depends_on: Vec<String>) {
         if let Some(entry) = self.catalog.get_mut(name) {
             entry.depends_on = depends_on;
@@ -466,7 +479,10 @@ impl Planner {
                 let mut query = v.query.as_ref().clone();
                 crate::windows::rewrite_query(&mut query, stmt, &relations)?;
                 crate::temporal::rewrite_watermark_calls(&mut query);
-                let plan = self.plan_query(&query, stmt)?;
+                let mut plan = self.plan_query(&query, stmt)?;
+                if let Some(at) = stmt.emit_on_window_close {
+                    crate::emit::mark_on_window_close(&mut plan, at, &|name| self.has_event_time(name))?;
+                }
                 check_unique_names(&name, &plan.schema, stmt)?;
                 self.register(&name, if v.materialized { RelationKind::MaterializedView } else { RelationKind::View }, plan.schema.clone(), stmt.location)?;
                 self.register(&errors_name(&name), RelationKind::Errors, error_schema(), stmt.location)?;

@@ -59,12 +59,12 @@ fn chain_over(plan: &Plan) -> Option<(String, Vec<Step>)> {
 /// What `plan` fuses into a candidate source: a GROUP BY over a chain over it (split in two
 /// phases), or a non-empty chain over it.
 fn fusable(plan: &Plan, candidates: &[String]) -> Option<(String, Vec<Step>, Option<PreAggregate>)> {
-    if let Node::Reduce { input, group_keys, aggregates } = &plan.node
+    if let Node::Reduce { input, group_keys, aggregates, on_window_close } = &plan.node
         && let Some((source, steps)) = chain_over(input)
         && candidates.contains(&source)
         && let Some(split) = PreAggregate::plan(group_keys, aggregates, &input.schema)
     {
-        return Some((source, steps, Some(split)));
+        return Some((source, steps, Some(PreAggregate { on_window_close: *on_window_close, ..split })));
     }
     match chain_over(plan) {
         Some((source, steps)) if !steps.is_empty() && candidates.contains(&source) => Some((source, steps, None)),
@@ -90,14 +90,14 @@ fn detach(plan: &mut Plan, candidates: &[String], relation: &str, out: &mut Hash
 /// A GROUP BY over a UNION ALL of chains that all read one source, with aggregates that can be
 /// split: (source, the branches' chains, the split).
 fn union_reduce(plan: &Plan) -> Option<(String, Vec<Vec<Step>>, PreAggregate)> {
-    let Node::Reduce { input, group_keys, aggregates } = &plan.node else { return None };
+    let Node::Reduce { input, group_keys, aggregates, on_window_close } = &plan.node else { return None };
     let Node::Union { inputs } = &input.node else { return None };
     let chains = inputs.iter().map(chain_over).collect::<Option<Vec<_>>>()?;
     let source = chains.first()?.0.clone();
     if chains.iter().any(|(s, _)| *s != source) {
         return None;
     }
-    let split = PreAggregate::plan(group_keys, aggregates, &input.schema)?;
+    let split = PreAggregate { on_window_close: *on_window_close, ..PreAggregate::plan(group_keys, aggregates, &input.schema)? };
     Some((source, chains.into_iter().map(|(_, steps)| steps).collect(), split))
 }
 

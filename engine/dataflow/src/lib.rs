@@ -12,13 +12,16 @@
 //! single record type [`Row`] and diff type [`Diff`] so differential's generics compile once.
 
 pub mod accum;
+pub mod accumulate;
 pub mod dictionary_groups;
+pub mod expiring_hash_join;
 pub mod fuse;
 pub mod interval_join;
 pub mod join;
 pub mod keyed;
 pub mod mfp;
 pub mod minmax;
+pub mod minmax_append;
 pub mod ordered_window;
 pub mod preagg;
 pub mod reduce;
@@ -36,8 +39,10 @@ pub mod source_pushdown;
 pub mod state_metrics;
 pub mod temporal;
 pub mod topk;
+pub mod topk_append;
 pub mod window_agg;
 pub mod window_close;
+pub mod window_hold;
 pub mod window_join;
 
 use differential_dataflow::{AsCollection, VecCollection};

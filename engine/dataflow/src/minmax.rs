@@ -36,7 +36,7 @@ pub fn extreme_of(agg: &Aggregate, input: &arrow::datatypes::Schema) -> Option<E
     }
 }
 
-fn fold(kinds: &[Extreme], values: &[(&Row, Diff)]) -> Row {
+pub(crate) fn fold(kinds: &[Extreme], values: &[(&Row, Diff)]) -> Row {
     let mut out: Vec<Datum> = vec![Datum::Null; kinds.len()];
     for (row, count) in values {
         if *count <= 0 {
@@ -123,14 +123,6 @@ pub fn prefold<'s>(args: KeyedColl<'s>, kinds: Vec<Extreme>) -> KeyedColl<'s> {
             }
         })
         .as_collection()
-}
-
-/// min/max over append-only input: prefolded rows reduced once per group (no buckets needed:
-/// the prefold already bounds a group's rows per time to one per container).
-pub fn render_monotonic_minmax<'s>(prefolded: KeyedColl<'s>, kinds: Vec<Extreme>) -> KeyedColl<'s> {
-    prefolded.reduce_named("MinMax(monotonic)", move |_key: &Row, values: &[(&Row, Diff)], out: &mut Vec<(Row, Diff)>| {
-        out.push((fold(&kinds, values), 1));
-    })
 }
 
 #[cfg(test)]

@@ -51,6 +51,9 @@ pub struct PreAggregate {
     pub aggregates: Vec<Aggregate>,
     pub merges: Vec<Merge>,
     pub input_schema: SchemaRef,
+    /// The GROUP BY emits on window close (`Node::Reduce::on_window_close`): the partials are
+    /// held until their window closes before they are merged (`window_hold.rs`).
+    pub on_window_close: bool,
 }
 
 impl PreAggregate {
@@ -84,7 +87,7 @@ impl PreAggregate {
         if merges.iter().filter(|m| matches!(m, Merge::Accumulable(_))).count() > SLOTS {
             return None;
         }
-        let split = PreAggregate { group_keys: group_keys.to_vec(), aggregates: aggregates.to_vec(), merges, input_schema: input_schema.clone() };
+        let split = PreAggregate { group_keys: group_keys.to_vec(), aggregates: aggregates.to_vec(), merges, input_schema: input_schema.clone(), on_window_close: false };
         // Key types DataFusion cannot group on vectorised stay unsplit.
         PartialAggregator::new(Arc::new(split.clone())).ok()?;
         Some(split)

@@ -2,9 +2,10 @@
 //!
 //! Aggregates are split by how they can be maintained, each part keyed by group, and the parts
 //! joined back per group in the query's column order:
-//! - **accumulable** (`count`, `sum`, `avg` of numbers; `accum.rs`): differential diffs, O(1)
-//!   per change;
-//! - **min / max** (`minmax.rs`): hierarchical reduction, O(group/64 + 64) per change;
+//! - **accumulable** (`count`, `sum`, `avg` of numbers; `accum.rs`): diffs summed into one
+//!   running value per group (`accumulate.rs`), O(1) per change;
+//! - **min / max**: over append-only input one current value per group (`minmax_append.rs`);
+//!   otherwise a hierarchical reduction (`minmax.rs`), O(group/64 + 64) per change;
 //! - **everything else** (DISTINCT, FILTER, string_agg, array_agg, stddev, …): differential's
 //!   `reduce` hands each changed group's multiset to fresh DataFusion accumulators
 //!   (`illunare_eval::aggregate`), so they behave exactly as in DataFusion; retractions are
@@ -133,8 +134,7 @@ pub fn render_reduce<'s>(
         let (partial, errs) = partial_accumulate(input.clone(), exprs, group_keys.len(), kinds, input_schema.clone(), relation);
         errors = errors.concat(errs);
         let partial = close_windows(partial, &closing, |k: &Row| k, &late, &mut errors);
-        let counted = partial.count_core::<Diff>();
-        let values = counted.flat_map(move |(key, acc): (Row, Accum)| if acc.rows == 0 { None } else { Some((key, Row(finish(&k2, &acc)))) });
+        let values = crate::accumulate::render_accumulate(partial, k2);
         parts.push((values, fast.iter().map(|(i, _)| *i).collect()));
     }
     if !float_sums.is_empty() {
@@ -158,8 +158,9 @@ pub fn render_reduce<'s>(
         // Append-only input: each container can be folded to one row per key and time first.
         let values = if changes == InputChanges::AppendOnly {
             let folded = crate::minmax::prefold(keyed, kinds.clone());
-            let folded = close_windows(folded, &closing, |(k, _): &(Row, Row)| k, &late, &mut errors);
-            crate::minmax::render_monotonic_minmax(folded, kinds)
+            let (values, late_rows) = crate::minmax_append::render_append_minmax(folded, kinds, closing.clone(), late.clone());
+            errors = errors.concat(late_rows);
+            values
         } else {
             render_minmax(keyed, kinds)
         };
@@ -302,8 +303,7 @@ pub fn render_merge<'s>(partials: Coll<'s>, spec: &PreAggregate, closing: Option
             })
             .as_collection();
         let accumulated = close_windows(accumulated, &closing, |k: &Row| k, &late, &mut errors);
-        let counted = accumulated.count_core::<Diff>();
-        let values = counted.flat_map(move |(key, acc): (Row, Accum)| if acc.rows == 0 { None } else { Some((key, Row(finish(&kinds, &acc)))) });
+        let values = crate::accumulate::render_accumulate(accumulated, kinds);
         parts.push((values, fast.iter().map(|(i, _)| *i).collect()));
     }
     if !extremes.is_empty() {
@@ -311,8 +311,8 @@ pub fn render_merge<'s>(partials: Coll<'s>, spec: &PreAggregate, closing: Option
         let columns: Vec<usize> = extremes.iter().map(|(i, _)| positions[*i]).collect();
         let keyed = partials.map(move |row| (Row(row.0[..nkeys].to_vec()), Row(columns.iter().map(|&c| row.0[c].clone()).collect())));
         let folded = crate::minmax::prefold(keyed, kinds.clone());
-        let folded = close_windows(folded, &closing, |(k, _): &(Row, Row)| k, &late, &mut errors);
-        let values = crate::minmax::render_monotonic_minmax(folded, kinds);
+        let (values, late_rows) = crate::minmax_append::render_append_minmax(folded, kinds, closing.clone(), late.clone());
+        errors = errors.concat(late_rows);
         parts.push((values, extremes.iter().map(|(i, _)| *i).collect()));
     }
     let ok = assemble(scope, parts, &spec.aggregates, nkeys == 0, &spec.input_schema);

@@ -21,8 +21,13 @@ pub type Context<'s> = HashMap<String, Rendered<'s>>;
 /// append-only, through maps, filters, inner joins and unions. Enables cheaper operators.
 pub fn is_monotonic(plan: &Plan) -> bool {
     match &plan.node {
-        // A fused GROUP BY (`__fusedagg_`) updates its groups, so it is not monotonic.
-        Node::Get { name } => name.starts_with("__fused_") || SOURCES.with(|s| s.borrow().contains(name)),
+        // A fused GROUP BY (`__fusedagg_`) updates its groups, so it is not monotonic, unless
+        // it emits each window once (`INSERT_ONLY`).
+        Node::Get { name } => {
+            name.starts_with("__fused_") || SOURCES.with(|s| s.borrow().contains(name)) || INSERT_ONLY.with(|s| s.borrow().contains(name))
+        }
+        // A window aggregate that emits on close inserts each window's rows once.
+        Node::Reduce { .. } => emits_on_close(plan).is_some(),
         Node::Constant { .. } => true,
         Node::Map { input, .. } | Node::Filter { input, .. } => is_monotonic(input),
         Node::Join { left, right, kind: illunare_plan::JoinKind::Inner, .. } => is_monotonic(left) && is_monotonic(right),
@@ -31,6 +36,12 @@ pub fn is_monotonic(plan: &Plan) -> bool {
         Node::Session { .. } => session_on_event_time(plan),
         _ => false,
     }
+}
+
+/// The hold of a window aggregate's input by the input column that group key `key` reads.
+fn close_column(key: &illunare_plan::Expr, input: &arrow::datatypes::Schema, tick: Time) -> Option<crate::window_hold::HoldSpec> {
+    let column = key.physical.downcast_ref::<datafusion_physical_expr::expressions::Column>()?.index();
+    crate::window_hold::HoldSpec::new(column, input.fields().get(column)?.data_type(), tick)
 }
 
 /// Whether a `Node::Session` takes the event-time rendering (`session.rs`): its input is
@@ -61,6 +72,8 @@ pub fn event_time_column(plan: &Plan) -> Option<usize> {
     match &plan.node {
         Node::Get { name } => EVENT_COLUMNS.with(|s| s.borrow().get(name).copied().flatten()),
         Node::Filter { input, .. } => event_time_column(input),
+        // Each window's rows are emitted at the stamp of their `window_end` (`window_hold.rs`).
+        Node::Reduce { .. } => emits_on_close(plan),
         Node::Map { input, exprs } => {
             let column = event_time_column(input)?;
             exprs.iter().position(|e| e.physical.downcast_ref::<Column>().is_some_and(|c| c.index() == column))
@@ -69,7 +82,26 @@ pub fn event_time_column(plan: &Plan) -> Option<usize> {
     }
 }
 
+/// How a GROUP BY over `input` closes its groups, if it can: by its `window_end` key, or (when
+/// it emits on window close) by a key that is the input's event-time column. Only over
+/// append-only event-time input, where the frontier says when a group is complete.
+pub fn reduce_closing(group_keys: &[illunare_plan::Expr], input: &Plan, on_window_close: bool) -> Option<crate::window_agg::WindowClose> {
+    if !(is_monotonic(input) && is_event_time(input)) {
+        return None;
+    }
+    window_close_key(group_keys, &input.schema).or_else(|| on_window_close.then(|| crate::window_agg::event_time_close_key(group_keys, input)).flatten())
+}
+
+/// For a GROUP BY that emits on window close and can (it closes its groups, or its output has
+/// a `window_end` to hold its changes by): the output column each row is stamped by.
+pub fn emits_on_close(plan: &Plan) -> Option<usize> {
+    let Node::Reduce { input, group_keys, on_window_close: true, .. } = &plan.node else { return None };
+    reduce_closing(group_keys, input, true).or_else(|| window_close_key(group_keys, &input.schema)).map(|close| close.key)
+}
+
 thread_local! {
+    /// Fused GROUP BYs (`__fusedagg_…`) of the dataflow being built that emit each window once.
+    pub static INSERT_ONLY: std::cell::RefCell<std::collections::HashSet<String>> = Default::default();
     /// Names of the append-only relations (sources) of the dataflow being built on this worker.
     pub static SOURCES: std::cell::RefCell<std::collections::HashSet<String>> = Default::default();
     /// Its event-time sources (and their fused map/filter chains, `fuse.rs`), with the column
@@ -139,31 +171,57 @@ fn render_node<'s>(scope: timely::dataflow::Scope<'s, Time>, plan: &Plan, ctx: &
                 pair_schema: std::sync::Arc::new(arrow::datatypes::Schema::new(pair_fields)),
             };
             let windows = crate::window_join::window_join_expiries(left, right, *kind, *nulls_equal, left_keys, right_keys);
-            let joined = match (interval, windows) {
+            let expiries = interval
+                .as_ref()
+                .filter(|_| *kind == illunare_plan::JoinKind::Inner)
+                .and_then(|bounds| crate::interval_join::interval_expiries(left, right, bounds, TICK_MS.with(|t| t.get())));
+            let joined = match (expiries, windows) {
                 // Both sides expire once no partner can come any more (`interval_join.rs`).
-                (Some(bounds), _) if *kind == illunare_plan::JoinKind::Inner && crate::interval_join::releases_state(left, right, bounds) => {
-                    crate::interval_join::render_interval_join(l.ok, r.ok, spec, *bounds, TICK_MS.with(|t| t.get()), relation)
-                }
+                (Some((le, re)), _) => crate::expiring_hash_join::render_hash_expiring_join(l.ok, r.ok, spec, le, re, relation),
                 // Closed windows leave the join (`window_join.rs`).
-                (_, Some((le, re))) => crate::interval_join::render_expiring_join(l.ok, r.ok, spec, le, re, relation),
+                (_, Some((le, re))) => crate::expiring_hash_join::render_hash_expiring_join(l.ok, r.ok, spec, le, re, relation),
                 _ => render_join(l.ok, r.ok, spec, relation),
             };
             Rendered { ok: joined.ok, err: l.err.concat(r.err).concat(joined.err) }
         }
-        Node::Reduce { input, group_keys, aggregates } => {
+        Node::Reduce { input, group_keys, aggregates, on_window_close } => {
             let i = render_shared(scope, input, ctx, relation, shared)?;
             let monotonic = is_monotonic(input);
-            let closing = window_close_key(group_keys, &input.schema).filter(|_| monotonic && is_event_time(input));
-            match closing {
+            let tick = TICK_MS.with(|t| t.get());
+            let metrics = STATE.with(|s| s.borrow().clone());
+            match reduce_closing(group_keys, input, *on_window_close) {
                 // A window aggregate over event time: state is released as windows close.
                 Some(close) => {
-                    let reduced = render_reduce(i.ok, group_keys.clone(), aggregates.clone(), input.schema.clone(), relation, InputChanges::AppendOnly, Some(close.clone()));
-                    Rendered { ok: freeze(reduced.ok, close), err: i.err.concat(reduced.err) }
+                    let (rows, mut err) = (i.ok, i.err);
+                    // Emitting on close: each window's rows reach the reduce at once, at its end.
+                    let held = on_window_close.then(|| close_column(&group_keys[close.key], &input.schema, tick)).flatten();
+                    let rows = match held {
+                        Some(spec) => {
+                            let (held, late) = crate::window_hold::hold_until_close(rows, spec, relation, metrics);
+                            err = err.concat(late);
+                            held
+                        }
+                        None => rows,
+                    };
+                    let reduced = render_reduce(rows, group_keys.clone(), aggregates.clone(), input.schema.clone(), relation, InputChanges::AppendOnly, Some(close.clone()));
+                    Rendered { ok: freeze(reduced.ok, close), err: err.concat(reduced.err) }
                 }
                 None => {
                     let changes = if monotonic { InputChanges::AppendOnly } else { InputChanges::Any };
                     let reduced = render_reduce(i.ok, group_keys.clone(), aggregates.clone(), input.schema.clone(), relation, changes, None);
-                    Rendered { ok: reduced.ok, err: i.err.concat(reduced.err) }
+                    let mut err = i.err.concat(reduced.err);
+                    // Emitting on close over input that cannot close windows itself (a table):
+                    // each window's consolidated rows are emitted once its end has passed.
+                    let held = emits_on_close(plan).and_then(|key| crate::window_hold::HoldSpec::new(key, plan.schema.field(key).data_type(), tick));
+                    let ok = match held {
+                        Some(spec) => {
+                            let (held, late) = crate::window_hold::hold_until_close(reduced.ok, spec, relation, metrics);
+                            err = err.concat(late);
+                            held
+                        }
+                        None => reduced.ok,
+                    };
+                    Rendered { ok, err }
                 }
             }
         }
@@ -203,7 +261,13 @@ fn render_node<'s>(scope: timely::dataflow::Scope<'s, Time>, plan: &Plan, ctx: &
         Node::TopK { input, partition, order, offset, limit, numbering } => {
             let i = render_shared(scope, input, ctx, relation, shared)?;
             let spec = TopKSpec { partition: partition.clone(), order: order.clone(), offset: *offset, limit: *limit, numbering: *numbering };
-            Rendered { ok: render_topk(i.ok, spec), err: i.err }
+            // Over append-only input a partition only needs its first rows (`topk_append.rs`).
+            let ok = if is_monotonic(input) && crate::topk_append::applies(&spec) {
+                crate::topk_append::render_append_topk(i.ok, spec)
+            } else {
+                render_topk(i.ok, spec)
+            };
+            Rendered { ok, err: i.err }
         }
         Node::OrderedWindow { input, partition, order, functions } => {
             let i = render_shared(scope, input, ctx, relation, shared)?;

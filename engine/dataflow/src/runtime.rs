@@ -437,6 +437,7 @@ fn build_dataflow(worker: &mut timely::worker::Worker, shared: &Shared, build: &
         other_uses.extend(spec.captures.iter().cloned());
         crate::render::SOURCES.with(|s| *s.borrow_mut() = source_names.iter().cloned().collect());
         crate::window_join::CLOSED_WINDOWS.with(|c| c.borrow_mut().clear());
+        crate::render::INSERT_ONLY.with(|c| c.borrow_mut().clear());
         crate::render::EVENT_COLUMNS.with(|s| *s.borrow_mut() = spec.event_times.iter().map(|(n, e)| (n.clone(), Some(e.column))).collect());
         crate::render::TICK_MS.with(|t| t.set(spec.tick_ms.max(1)));
         crate::render::STATE.with(|s| *s.borrow_mut() = Some(shared.state.clone()));
@@ -476,15 +477,43 @@ fn build_dataflow(worker: &mut timely::worker::Worker, shared: &Shared, build: &
             match preagg {
                 // The source emits partial aggregates; merging them gives the GROUP BY's rows.
                 Some(Some(split)) => {
-                    let closing = crate::window_agg::window_close_key(&split.group_keys, &split.input_schema)
-                        .filter(|_| spec.event_times.contains_key(name));
+                    let fused_name = crate::fuse::fused_aggregate_name(name);
+                    let window_end = crate::window_agg::window_close_key(&split.group_keys, &split.input_schema);
+                    let closing = window_end.clone().filter(|_| spec.event_times.contains_key(name));
                     // A window aggregate over event time releases closed windows (`window_agg.rs`).
                     if let Some(close) = &closing {
-                        crate::window_join::CLOSED_WINDOWS.with(|c| c.borrow_mut().insert(crate::fuse::fused_aggregate_name(name), close.clone()));
+                        crate::window_join::CLOSED_WINDOWS.with(|c| c.borrow_mut().insert(fused_name.clone(), close.clone()));
                     }
-                    let merged = crate::reduce::render_merge(rendered.ok, &split, closing, &view);
-                    let rendered = Rendered { ok: merged.ok, err: eval_errors.concat(merged.err) };
-                    ctx.insert(crate::fuse::fused_aggregate_name(name), rendered);
+                    // Emitting on window close (`window_hold.rs`): over event time the partials
+                    // are held until their window closes and merged once; otherwise the merged
+                    // rows' changes are held per window.
+                    let hold = |close: &crate::window_agg::WindowClose| crate::window_hold::HoldSpec::new(close.key, &close.key_type, spec.tick_ms);
+                    let held = window_end.as_ref().filter(|_| split.on_window_close).and_then(hold);
+                    let state = Some(shared.state.clone());
+                    let (partials, mut errors) = match (held, closing.is_some()) {
+                        (Some(h), true) => {
+                            let (held, late) = crate::window_hold::hold_until_close(rendered.ok, h, &view, state.clone());
+                            (held, eval_errors.concat(late))
+                        }
+                        _ => (rendered.ok, eval_errors),
+                    };
+                    let merged = crate::reduce::render_merge(partials, &split, closing.clone(), &view);
+                    errors = errors.concat(merged.err);
+                    let ok = match (held, closing.is_some()) {
+                        (Some(h), false) => {
+                            let (held, late) = crate::window_hold::hold_until_close(merged.ok, h, &view, state);
+                            errors = errors.concat(late);
+                            held
+                        }
+                        _ => merged.ok,
+                    };
+                    if let Some(h) = held {
+                        crate::render::INSERT_ONLY.with(|c| c.borrow_mut().insert(fused_name.clone()));
+                        if closing.is_some() {
+                            crate::render::EVENT_COLUMNS.with(|s| s.borrow_mut().insert(fused_name.clone(), Some(h.column)));
+                        }
+                    }
+                    ctx.insert(fused_name, Rendered { ok, err: errors });
                 }
                 Some(None) => {
                     ctx.insert(crate::fuse::fused_name(name), Rendered { ok: rendered.ok, err: eval_errors });

@@ -20,18 +20,20 @@
 use arrow::datatypes::{DataType, Schema};
 use datafusion_physical_expr::expressions::Column;
 use illunare_plan::Expr;
-use illunare_types::{Diff, Row, Time};
+use illunare_types::{Datum, Diff, Row, Time};
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::Operator;
 
 use crate::Coll;
 use crate::temporal::until_ms;
 
-/// Where a window closes: the group key index of `window_end` and its type.
+/// Where a window closes: the group key index of `window_end`, its type, and the tick the
+/// dataflow stamps rows in.
 #[derive(Clone, Debug)]
 pub struct WindowClose {
     pub key: usize,
     pub key_type: DataType,
+    pub tick: Time,
 }
 
 /// The `window_end` group key (a TIMESTAMP column of that name), if any.
@@ -40,8 +42,22 @@ pub fn window_close_key(group_keys: &[Expr], input: &Schema) -> Option<WindowClo
         let column = k.physical.downcast_ref::<Column>()?;
         let field = input.fields().get(column.index())?;
         (field.name() == "window_end" && matches!(field.data_type(), DataType::Timestamp(..)))
-            .then(|| WindowClose { key: i, key_type: field.data_type().clone() })
+            .then(|| WindowClose { key: i, key_type: field.data_type().clone(), tick: crate::render::TICK_MS.with(|t| t.get()) })
     })
+}
+
+/// A group key that is the input's event-time column itself (`render::event_time_column`): rows
+/// with the value `v` are all stamped `stamp(v)`, so the group is complete, closed, after that.
+/// What a GROUP BY over the output of a window aggregate that emits on close (whose
+/// `window_end` is its event time, however it was renamed) closes on.
+pub fn event_time_close_key(group_keys: &[Expr], input: &illunare_plan::Plan) -> Option<WindowClose> {
+    let time = crate::render::event_time_column(input)?;
+    let field = input.schema.fields().get(time)?;
+    if !matches!(field.data_type(), DataType::Timestamp(..)) {
+        return None;
+    }
+    let key = group_keys.iter().position(|k| k.physical.downcast_ref::<Column>().is_some_and(|c| c.index() == time))?;
+    Some(WindowClose { key, key_type: field.data_type().clone(), tick: crate::render::TICK_MS.with(|t| t.get()) })
 }
 
 /// The message of a row that reached its window after the window closed.
@@ -68,9 +84,17 @@ pub fn freeze<'s>(output: Coll<'s>, close: WindowClose) -> Coll<'s> {
         .as_collection()
 }
 
-/// When the window of output row `row` closes: 1 ms after its `window_end`.
+/// When the window of output row `row` closes: 1 ms after its `window_end` (rounded up to the
+/// millisecond), or after the time a source stamps an event at `window_end` with if that is
+/// later (a `window_end` that does not fall on a tick).
 pub fn close_time(row: &Row, close: &WindowClose) -> Option<Time> {
-    row.0.get(close.key).and_then(|v| until_ms(v, &close.key_type)).map(|u| u.saturating_add(1))
+    let value = row.0.get(close.key)?;
+    let end = until_ms(value, &close.key_type)?;
+    let stamped = match (value, &close.key_type) {
+        (Datum::Timestamp(v), DataType::Timestamp(unit, _)) => crate::window_hold::stamp(*v, *unit, close.tick),
+        _ => end,
+    };
+    Some(end.max(stamped).saturating_add(1))
 }
 
 
@@ -152,7 +176,7 @@ mod tests {
 
     #[test]
     fn updates_after_the_close_are_dropped() {
-        let close = WindowClose { key: 0, key_type: DataType::Timestamp(TimeUnit::Millisecond, None) };
+        let close = WindowClose { key: 0, key_type: DataType::Timestamp(TimeUnit::Millisecond, None), tick: 1 };
         let row = |end: i64, n: i64| Row(vec![Datum::Timestamp(end), Datum::Int(n)]);
         let updates = vec![(row(10, 1), 5, 1), (row(10, 1), 8, -1), (row(10, 2), 8, 1), (row(10, 2), 11, -1), (row(20, 1), 15, 1)];
         assert_eq!(kept(updates, &close), vec![(row(10, 1), 5, 1), (row(10, 1), 8, -1), (row(10, 2), 8, 1), (row(20, 1), 15, 1)]);

@@ -24,8 +24,7 @@ use datafusion_physical_expr::expressions::Column;
 use illunare_plan::{Expr, JoinKind, Node, Plan};
 
 use crate::interval_join::Expiry;
-use crate::render::{is_event_time, is_monotonic};
-use crate::window_agg::{WindowClose, window_close_key};
+use crate::window_agg::WindowClose;
 
 thread_local! {
     /// The fused window aggregates (`fuse.rs`, `__fusedagg_…`) of the dataflow being built that
@@ -42,12 +41,10 @@ pub fn closed_window(plan: &Plan) -> Option<WindowClose> {
         Node::Map { input, exprs } => {
             let close = closed_window(input)?;
             let key = exprs.iter().position(|e| column_of(e) == Some(close.key))?;
-            Some(WindowClose { key, key_type: close.key_type })
+            Some(WindowClose { key, ..close })
         }
         // The output starts with the group keys, so the closing key's index is its column.
-        Node::Reduce { input, group_keys, .. } => {
-            window_close_key(group_keys, &input.schema).filter(|_| is_monotonic(input) && is_event_time(input))
-        }
+        Node::Reduce { input, group_keys, on_window_close, .. } => crate::render::reduce_closing(group_keys, input, *on_window_close),
         _ => None,
     }
 }

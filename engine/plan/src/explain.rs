@@ -46,12 +46,21 @@ fn write_node(plan: &Plan, depth: usize, out: &mut String, seen: &mut HashSet<St
             let residual = residual.as_ref().map(|r| format!(" residual {r:?}")).unwrap_or_default();
             let nulls = if *nulls_equal { " (NULLs equal)" } else { "" };
             let interval = interval
-                .map(|b| format!(" interval (right #{} - left #{}) in [{} ns, {} ns]", b.right_time, b.left_time, b.lower_ns, b.upper_ns))
+                .as_ref()
+                .map(|i| {
+                    let bounds: Vec<String> = i
+                        .bounds
+                        .iter()
+                        .map(|b| format!("right #{} - left #{} {} {} ns", b.right, b.left, if b.upper { "<=" } else { ">=" }, b.ns))
+                        .collect();
+                    format!(" interval {}", bounds.join(", "))
+                })
                 .unwrap_or_default();
             format!("Join {kind} on {on}{residual}{nulls}{interval}")
         }
-        Node::Reduce { group_keys, aggregates, .. } => {
-            format!("Reduce keys [{}] aggregates [{}]", list(group_keys), list(aggregates))
+        Node::Reduce { group_keys, aggregates, on_window_close, .. } => {
+            let emit = if *on_window_close { " emit on window close" } else { "" };
+            format!("Reduce keys [{}] aggregates [{}]{emit}", list(group_keys), list(aggregates))
         }
         Node::Distinct { .. } => "Distinct".into(),
         Node::Union { inputs } => format!("Union all of {}", inputs.len()),

@@ -67,9 +67,9 @@ fn write_plan(plan: &Plan, out: &mut String) {
             write_plan(right, out);
             out.push(')');
         }
-        Node::Reduce { input, group_keys, aggregates } => {
+        Node::Reduce { input, group_keys, aggregates, on_window_close } => {
             let aggregates: Vec<String> = aggregates.iter().map(aggregate_text).collect();
-            let _ = write!(out, "Reduce({};{};", exprs_text(group_keys), aggregates.join(","));
+            let _ = write!(out, "Reduce({};{};{on_window_close};", exprs_text(group_keys), aggregates.join(","));
             write_plan(input, out);
             out.push(')');
         }

@@ -56,17 +56,28 @@ pub enum JoinKind {
     LeftAnti { null_aware: bool },
 }
 
-/// The time bounds of an interval join: `lower_ns <= right[right_time] - left[left_time] <=
-/// upper_ns` holds for every pair the residual accepts (both columns are TIMESTAMPs of the
-/// same type; a strict bound is recorded as the non-strict one, which is implied). So a left
-/// row only matches right rows at most `upper_ns` after it, and a right row only left rows
-/// at most `-lower_ns` after it: each bound is the retention of the other side.
+/// One bound an inner join's residual puts on the time columns of its two sides:
+/// `right[right] - left[left] <= ns` (`upper`) or `>= ns` (a lower bound). Both columns are
+/// TIMESTAMPs of the same type; a strict bound is recorded as the non-strict one it implies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TimeBound {
+    pub left: usize,
+    pub right: usize,
+    pub upper: bool,
+    pub ns: i64,
+}
+
+/// The time bounds of an interval join: every pair the residual accepts satisfies each of them
+/// (the residual still holds and evaluates them). A lower bound whose left column is the left
+/// side's event time says until when a right row can meet left rows; an upper bound whose
+/// right column is the right side's event time, until when a left row can meet right rows, so
+/// the dataflow can release rows that can no longer match (`dataflow/src/interval_join.rs`).
+/// Nexmark's `b.date_time BETWEEN a.date_time AND a.expires` is such a pair of bounds: a bid
+/// only meets auctions that started before it, an auction only bids until it expires.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IntervalBounds {
-    pub left_time: usize,
-    pub right_time: usize,
-    pub lower_ns: i64,
-    pub upper_ns: i64,
+    /// The tightest bound of each kind per pair of columns.
+    pub bounds: Vec<TimeBound>,
 }
 
 /// One aggregate of a [`Node::Reduce`].
@@ -176,7 +187,11 @@ pub enum Node {
     },
     /// GROUP BY `group_keys` (input expressions) with `aggregates`; output: keys then aggregates.
     /// With no keys the output has exactly one row, also over an empty input.
-    Reduce { input: Box<Plan>, group_keys: Vec<Expr>, aggregates: Vec<Aggregate> },
+    /// `on_window_close` (a view declared `EMIT ON WINDOW CLOSE`): a window aggregate shows each
+    /// window's rows once, final, when the watermark passes the window's end, instead of
+    /// updating them while the window is open (`dataflow/src/window_hold.rs`). Ignored by a
+    /// GROUP BY without a window.
+    Reduce { input: Box<Plan>, group_keys: Vec<Expr>, aggregates: Vec<Aggregate>, on_window_close: bool },
     /// Each distinct row once.
     Distinct { input: Box<Plan> },
     /// Multiset union (UNION ALL).
