@@ -17,7 +17,6 @@
 //! `Accum` per live group.
 
 use std::collections::{BTreeMap, HashMap};
-use std::hash::{Hash, Hasher};
 
 use differential_dataflow::difference::{IsZero, Semigroup};
 use differential_dataflow::{AsCollection, VecCollection};
@@ -29,12 +28,6 @@ use timely::dataflow::operators::generic::Operator;
 use crate::accum::{Accum, FastKind, finish};
 use crate::keyed::KeyedColl;
 
-/// A deterministic hash of a group key, the same in every process.
-fn key_hash(key: &Row) -> u64 {
-    let mut h = std::hash::DefaultHasher::new();
-    key.hash(&mut h);
-    h.finish()
-}
 
 /// The value a group shows for its sum: none while it has no rows.
 fn value(kinds: &[FastKind], acc: &Accum) -> Option<Row> {
@@ -43,7 +36,7 @@ fn value(kinds: &[FastKind], acc: &Accum) -> Option<Row> {
 
 /// Each group's aggregates (`finish(kinds, Σ updates)`) as `(key, values)`, updated per time.
 pub fn render_accumulate<'s>(updates: VecCollection<'s, Time, Row, Accum>, kinds: Vec<FastKind>) -> KeyedColl<'s> {
-    let exchange = Exchange::new(|(key, _, _): &(Row, Time, Accum)| key_hash(key));
+    let exchange = Exchange::new(|(key, _, _): &(Row, Time, Accum)| crate::key_hash(key));
     updates
         .inner
         .unary_frontier::<timely::container::CapacityContainerBuilder<Vec<_>>, _, _, _>(exchange, "Accumulate", move |_, _| {

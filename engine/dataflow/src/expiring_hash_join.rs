@@ -21,7 +21,6 @@
 //! latest time becomes an error row, as in the differential version.
 
 use std::collections::{BTreeMap, HashMap};
-use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -39,12 +38,6 @@ use crate::mfp::{Step, render_chain};
 use crate::state_metrics::StateMetrics;
 use crate::{Failure, Rendered, error_row};
 
-/// A deterministic hash of a join key, the same in every process.
-fn key_hash(key: &Row) -> u64 {
-    let mut h = std::hash::DefaultHasher::new();
-    key.hash(&mut h);
-    h.finish()
-}
 
 /// The rows of one side not yet expired, by key: (row, expiry, multiplicity).
 #[derive(Default)]
@@ -111,7 +104,7 @@ fn join<'s>(
     relation: String,
     metrics: Option<Arc<StateMetrics>>,
 ) -> (crate::Coll<'s>, crate::Coll<'s>) {
-    let exchange = || Exchange::new(|((key, _), _, _): &((Row, Row), Time, Diff)| key_hash(key));
+    let exchange = || Exchange::new(|((key, _), _, _): &((Row, Row), Time, Diff)| crate::key_hash(key));
     let tagged = left.inner.binary_frontier::<_, timely::container::CapacityContainerBuilder<Vec<_>>, _, _, _, _>(
         right.inner,
         exchange(),

@@ -102,6 +102,15 @@ pub fn constant<'s>(scope: timely::dataflow::Scope<'s, Time>, rows: Vec<Row>) ->
     rows.into_iter().map(|r| (r, 0 as Time, 1 as Diff)).to_stream(scope).as_collection()
 }
 
+/// A deterministic hash of a key row, the same in every process: how the operators that keep
+/// per-key state of their own exchange their input between workers.
+pub(crate) fn key_hash(key: &Row) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    key.hash(&mut h);
+    h.finish()
+}
+
 /// Wall-clock milliseconds since the Unix epoch.
 pub fn now_ms() -> Time {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as Time).unwrap_or(0)

@@ -17,7 +17,6 @@
 //! output is ever produced at or after the close (what `freeze` would drop anyway).
 
 use std::collections::{BTreeMap, HashMap};
-use std::hash::{Hash, Hasher};
 
 use differential_dataflow::AsCollection;
 use illunare_types::{Diff, Row, Time};
@@ -31,12 +30,6 @@ use crate::minmax::{Extreme, fold};
 use crate::window_agg::{WindowClose, close_time};
 use crate::Coll;
 
-/// A deterministic hash of a group key, the same in every process.
-fn key_hash(key: &Row) -> u64 {
-    let mut h = std::hash::DefaultHasher::new();
-    key.hash(&mut h);
-    h.finish()
-}
 
 /// The groups' extremes over `prefolded` (append-only `(key, extremes)` rows; retractions are
 /// not expected and ignored), and the error rows (`late(key)`) of rows that reached a closed
@@ -47,7 +40,7 @@ pub fn render_append_minmax<'s>(
     closing: Option<WindowClose>,
     late: impl Fn(&Row) -> Row + 'static,
 ) -> (KeyedColl<'s>, Coll<'s>) {
-    let exchange = Exchange::new(|((key, _), _, _): &((Row, Row), Time, Diff)| key_hash(key));
+    let exchange = Exchange::new(|((key, _), _, _): &((Row, Row), Time, Diff)| crate::key_hash(key));
     let tagged = prefolded.inner.unary_frontier::<timely::container::CapacityContainerBuilder<Vec<_>>, _, _, _>(exchange, "MinMax(append-only)", move |_, _| {
         // Updates not yet applied (their time is not complete), by time, with a capability.
         let mut pending: BTreeMap<Time, (Capability<Time>, Vec<(Row, Row)>)> = BTreeMap::new();

@@ -31,7 +31,6 @@
 //! Rows whose time is NULL get NULL windows, at once.
 
 use std::collections::{BTreeMap, HashMap};
-use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -149,12 +148,6 @@ pub fn render_session<'s>(input: Coll<'s>, spec: SessionSpec) -> Coll<'s> {
         .map(|(_, row)| row)
 }
 
-/// A deterministic hash of a partition key, the same in every process.
-fn key_hash(key: &Row) -> u64 {
-    let mut h = std::hash::DefaultHasher::new();
-    key.hash(&mut h);
-    h.finish()
-}
 
 /// The open sessions of one partition: rows by time.
 type Partition = BTreeMap<i64, Vec<(Row, Diff)>>;
@@ -178,7 +171,7 @@ fn first_end(rows: &Partition, gap: i64) -> Option<i64> {
 pub fn render_session_event_time<'s>(input: Coll<'s>, spec: SessionSpec, tick: Time, metrics: Option<Arc<StateMetrics>>) -> Coll<'s> {
     let tick = tick.max(1);
     let partition = spec.partition.clone();
-    let exchange = Exchange::new(move |(row, _, _): &(Row, Time, Diff)| key_hash(&row.project(&partition)));
+    let exchange = Exchange::new(move |(row, _, _): &(Row, Time, Diff)| crate::key_hash(&row.project(&partition)));
     input
         .inner
         .unary_frontier::<timely::container::CapacityContainerBuilder<Vec<_>>, _, _, _>(exchange, "SessionClose", move |_, _| {

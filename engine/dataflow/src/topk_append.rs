@@ -17,7 +17,6 @@
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashMap};
-use std::hash::{Hash, Hasher};
 
 use differential_dataflow::AsCollection;
 use differential_dataflow::consolidation::consolidate;
@@ -35,12 +34,6 @@ pub fn applies(spec: &TopKSpec) -> bool {
     spec.limit.is_some() && matches!(spec.numbering, None | Some(Numbering::RowNumber))
 }
 
-/// A deterministic hash of a partition key, the same in every process.
-fn key_hash(key: &Row) -> u64 {
-    let mut h = std::hash::DefaultHasher::new();
-    key.hash(&mut h);
-    h.finish()
-}
 
 /// The order `top_rows` emits rows in: the ORDER BY keys, ties broken by the whole row.
 fn order(spec: &TopKSpec, a: &Row, b: &Row) -> Ordering {
@@ -73,7 +66,7 @@ fn merge(spec: &TopKSpec, kept: &mut Vec<(Row, Diff)>, new: Vec<Row>, keep: usiz
 pub fn render_append_topk<'s>(input: Coll<'s>, spec: TopKSpec) -> Coll<'s> {
     let partition = spec.partition.clone();
     let keep = spec.offset.saturating_add(spec.limit.unwrap_or(usize::MAX));
-    let exchange = Exchange::new(move |(row, _, _): &(Row, Time, Diff)| key_hash(&row.project(&partition)));
+    let exchange = Exchange::new(move |(row, _, _): &(Row, Time, Diff)| crate::key_hash(&row.project(&partition)));
     input
         .inner
         .unary_frontier::<timely::container::CapacityContainerBuilder<Vec<_>>, _, _, _>(exchange, "TopK(append-only)", move |_, _| {
