@@ -16,17 +16,17 @@
 //! closed: `window_agg::retract_at_close`) is forgotten. O(1) per update; the state is one
 //! `Accum` per live group.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use differential_dataflow::difference::{IsZero, Semigroup};
 use differential_dataflow::{AsCollection, VecCollection};
 use illunare_types::{Diff, Row, Time};
 use timely::dataflow::channels::pact::Exchange;
-use timely::dataflow::operators::Capability;
 use timely::dataflow::operators::generic::Operator;
 
 use crate::accum::{Accum, FastKind, finish};
 use crate::keyed::KeyedColl;
+use crate::time_order::ByTime;
 
 
 /// The value a group shows for its sum: none while it has no rows.
@@ -40,21 +40,15 @@ pub fn render_accumulate<'s>(updates: VecCollection<'s, Time, Row, Accum>, kinds
     updates
         .inner
         .unary_frontier::<timely::container::CapacityContainerBuilder<Vec<_>>, _, _, _>(exchange, "Accumulate", move |_, _| {
-            let mut pending: BTreeMap<Time, (Capability<Time>, HashMap<Row, Accum>)> = BTreeMap::new();
+            let mut pending: ByTime<HashMap<Row, Accum>> = ByTime::default();
             let mut groups: HashMap<Row, Accum> = HashMap::new();
             move |(input, frontier), output| {
                 input.for_each(|cap, data| {
                     for (key, t, acc) in data.drain(..) {
-                        let slot = pending.entry(t).or_insert_with(|| (cap.delayed(&t, 0), HashMap::new()));
-                        slot.1.entry(key).or_default().plus_equals(&acc);
+                        pending.at(t, || cap.delayed(&t, 0)).entry(key).or_default().plus_equals(&acc);
                     }
                 });
-                let frontier = frontier.frontier();
-                while let Some(entry) = pending.first_entry() {
-                    if frontier.less_equal(entry.key()) {
-                        break;
-                    }
-                    let (t, (cap, changes)) = entry.remove_entry();
+                while let Some((t, cap, changes)) = pending.pop_complete(frontier.frontier()) {
                     let mut session = output.session(&cap);
                     for (key, change) in changes {
                         if change.is_zero() {

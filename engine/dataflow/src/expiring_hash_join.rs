@@ -27,7 +27,6 @@ use std::sync::atomic::Ordering;
 use differential_dataflow::AsCollection;
 use illunare_types::{Diff, Row, Time};
 use timely::dataflow::channels::pact::Exchange;
-use timely::dataflow::operators::Capability;
 use timely::dataflow::operators::core::OkErr;
 use timely::dataflow::operators::generic::Operator;
 
@@ -36,6 +35,7 @@ use crate::join::JoinSpec;
 use crate::keyed::{KeyedColl, key_by};
 use crate::mfp::{Step, render_chain};
 use crate::state_metrics::StateMetrics;
+use crate::time_order::ByTime;
 use crate::{Failure, Rendered, error_row};
 
 
@@ -75,8 +75,8 @@ impl Side {
     }
 }
 
-/// Updates of one side waiting for their time to complete.
-type Pending = BTreeMap<Time, (Capability<Time>, Vec<(Row, Row, Diff)>, Vec<(Row, Row, Diff)>)>;
+/// Each side's updates at a time: (key, row, multiplicity).
+type Updates = (Vec<(Row, Row, Diff)>, Vec<(Row, Row, Diff)>);
 
 /// The inner join of `left` and `right` where each row only meets partners before its expiry
 /// (see the module doc), then the residual.
@@ -111,27 +111,26 @@ fn join<'s>(
         exchange(),
         "ExpiringHashJoin",
         move |_, _| {
-            let mut pending: Pending = BTreeMap::new();
+            let mut pending: ByTime<Updates> = ByTime::default();
             let (mut lefts, mut rights) = (Side::default(), Side::default());
             let mut reported: i64 = 0;
             move |(input1, frontier1), (input2, frontier2), output| {
                 input1.for_each(|cap, data| {
                     for ((key, row), t, d) in data.drain(..) {
-                        pending.entry(t).or_insert_with(|| (cap.delayed(&t, 0), Vec::new(), Vec::new())).1.push((key, row, d));
+                        pending.at(t, || cap.delayed(&t, 0)).0.push((key, row, d));
                     }
                 });
                 input2.for_each(|cap, data| {
                     for ((key, row), t, d) in data.drain(..) {
-                        pending.entry(t).or_insert_with(|| (cap.delayed(&t, 0), Vec::new(), Vec::new())).2.push((key, row, d));
+                        pending.at(t, || cap.delayed(&t, 0)).1.push((key, row, d));
                     }
                 });
-                let (f1, f2) = (frontier1.frontier(), frontier2.frontier());
-                while let Some(entry) = pending.first_entry() {
-                    let t = *entry.key();
-                    if f1.less_equal(&t) || f2.less_equal(&t) {
-                        break;
-                    }
-                    let (cap, new_left, new_right) = entry.remove();
+                // A time is complete once both inputs have passed it.
+                let mut both = timely::progress::Antichain::new();
+                for t in frontier1.frontier().iter().chain(frontier2.frontier().iter()) {
+                    both.insert(*t);
+                }
+                while let Some((t, cap, (new_left, new_right))) = pending.pop_complete(both.borrow()) {
                     lefts.expire(t);
                     rights.expire(t);
                     let mut session = output.session(&cap);

@@ -38,6 +38,7 @@ pub mod source_projection;
 pub mod source_pushdown;
 pub mod state_metrics;
 pub mod temporal;
+pub mod time_order;
 pub mod topk;
 pub mod topk_append;
 pub mod window_agg;

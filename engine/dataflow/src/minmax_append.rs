@@ -21,11 +21,11 @@ use std::collections::{BTreeMap, HashMap};
 use differential_dataflow::AsCollection;
 use illunare_types::{Diff, Row, Time};
 use timely::dataflow::channels::pact::Exchange;
-use timely::dataflow::operators::Capability;
 use timely::dataflow::operators::core::OkErr;
 use timely::dataflow::operators::generic::Operator;
 
 use crate::keyed::KeyedColl;
+use crate::time_order::ByTime;
 use crate::minmax::{Extreme, fold};
 use crate::window_agg::{WindowClose, close_time};
 use crate::Coll;
@@ -43,7 +43,7 @@ pub fn render_append_minmax<'s>(
     let exchange = Exchange::new(|((key, _), _, _): &((Row, Row), Time, Diff)| crate::key_hash(key));
     let tagged = prefolded.inner.unary_frontier::<timely::container::CapacityContainerBuilder<Vec<_>>, _, _, _>(exchange, "MinMax(append-only)", move |_, _| {
         // Updates not yet applied (their time is not complete), by time, with a capability.
-        let mut pending: BTreeMap<Time, (Capability<Time>, Vec<(Row, Row)>)> = BTreeMap::new();
+        let mut pending: ByTime<Vec<(Row, Row)>> = ByTime::default();
         let mut current: HashMap<Row, Row> = HashMap::new();
         // Groups of closing windows by close time, to forget them once closed.
         let mut closes: BTreeMap<Time, Vec<Row>> = BTreeMap::new();
@@ -53,16 +53,11 @@ pub fn render_append_minmax<'s>(
                     if d <= 0 {
                         continue;
                     }
-                    let slot = pending.entry(t).or_insert_with(|| (cap.delayed(&t, 0), Vec::new()));
-                    slot.1.push((key, values));
+                    pending.at(t, || cap.delayed(&t, 0)).push((key, values));
                 }
             });
             let frontier = frontier.frontier();
-            while let Some(entry) = pending.first_entry() {
-                if frontier.less_equal(entry.key()) {
-                    break;
-                }
-                let (t, (cap, updates)) = entry.remove_entry();
+            while let Some((t, cap, updates)) = pending.pop_complete(frontier) {
                 let mut session = output.session(&cap);
                 for (key, values) in updates {
                     let close = closing.as_ref().and_then(|c| close_time(&key, c));

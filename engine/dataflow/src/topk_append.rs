@@ -16,17 +16,17 @@
 //! DENSE_RANK keep every row tied with the last one, which no fixed count bounds.
 
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use differential_dataflow::AsCollection;
 use differential_dataflow::consolidation::consolidate;
 use illunare_plan::Numbering;
 use illunare_types::{Diff, Row, Time};
 use timely::dataflow::channels::pact::Exchange;
-use timely::dataflow::operators::Capability;
 use timely::dataflow::operators::generic::Operator;
 
 use crate::Coll;
+use crate::time_order::ByTime;
 use crate::topk::{TopKSpec, compare_keys, top_rows};
 
 /// Whether `spec` can run append-only: a finite `LIMIT`, no numbering or ROW_NUMBER.
@@ -70,23 +70,18 @@ pub fn render_append_topk<'s>(input: Coll<'s>, spec: TopKSpec) -> Coll<'s> {
     input
         .inner
         .unary_frontier::<timely::container::CapacityContainerBuilder<Vec<_>>, _, _, _>(exchange, "TopK(append-only)", move |_, _| {
-            let mut pending: BTreeMap<Time, (Capability<Time>, Vec<Row>)> = BTreeMap::new();
+            let mut pending: ByTime<Vec<Row>> = ByTime::default();
             let mut partitions: HashMap<Row, Vec<(Row, Diff)>> = HashMap::new();
             move |(input, frontier), output| {
                 input.for_each(|cap, data| {
                     for (row, t, d) in data.drain(..) {
-                        let slot = pending.entry(t).or_insert_with(|| (cap.delayed(&t, 0), Vec::new()));
+                        let slot = pending.at(t, || cap.delayed(&t, 0));
                         for _ in 0..d.max(0) {
-                            slot.1.push(row.clone());
+                            slot.push(row.clone());
                         }
                     }
                 });
-                let frontier = frontier.frontier();
-                while let Some(entry) = pending.first_entry() {
-                    if frontier.less_equal(entry.key()) {
-                        break;
-                    }
-                    let (t, (cap, rows)) = entry.remove_entry();
+                while let Some((t, cap, rows)) = pending.pop_complete(frontier.frontier()) {
                     let mut by_partition: HashMap<Row, Vec<Row>> = HashMap::new();
                     for row in rows {
                         by_partition.entry(row.project(&spec.partition)).or_default().push(row);
