@@ -96,6 +96,38 @@ pub fn render_hash_expiring_join<'s>(left: crate::Coll<'s>, right: crate::Coll<'
     }
 }
 
+/// One side's updates at time `t`: each joins the other side's kept rows (pairs are always
+/// `left ++ right`), then is kept until its expiry; a row stamped after its latest time becomes
+/// an error row, a row with a NULL time matches nothing.
+#[allow(clippy::too_many_arguments)]
+fn admit(
+    updates: Vec<(Row, Row, Diff)>,
+    t: Time,
+    expiry: &Expiry,
+    own: &mut Side,
+    other: &Side,
+    own_is_left: bool,
+    relation: &str,
+    out: &mut Vec<crate::Tagged<Row>>,
+) {
+    for (key, row, d) in updates {
+        match expiry.of(&row) {
+            None => {}
+            Some((latest, _)) if t > latest => {
+                let raw = crate::mfp::describe(&row);
+                out.push((Err(error_row(relation, Failure { message: expiry.too_late().into(), raw })), t, d));
+            }
+            Some((_, until)) => {
+                for (partner, _, dp) in other.rows.get(&key).into_iter().flatten() {
+                    let pair = if own_is_left { row.concat(partner) } else { partner.concat(&row) };
+                    out.push((Ok(pair), t, d * dp));
+                }
+                own.insert(key, row, until, d);
+            }
+        }
+    }
+}
+
 fn join<'s>(
     left: KeyedColl<'s>,
     right: KeyedColl<'s>,
@@ -133,39 +165,10 @@ fn join<'s>(
                 while let Some((t, cap, (new_left, new_right))) = pending.pop_complete(both.borrow()) {
                     lefts.expire(t);
                     rights.expire(t);
-                    let mut session = output.session(&cap);
-                    let late = |row: &Row, expiry: &Expiry| {
-                        let raw = crate::mfp::describe(row);
-                        Err(error_row(&relation, Failure { message: expiry.too_late().into(), raw }))
-                    };
-                    for (key, row, d) in new_left {
-                        match left_expiry.of(&row) {
-                            None => {}
-                            Some((latest, _)) if t > latest => session.give((late(&row, &left_expiry), t, d)),
-                            Some((_, until)) => {
-                                if let Some(partners) = rights.rows.get(&key) {
-                                    for (r, _, dr) in partners {
-                                        session.give((Ok(row.concat(r)), t, d * dr));
-                                    }
-                                }
-                                lefts.insert(key, row, until, d);
-                            }
-                        }
-                    }
-                    for (key, row, d) in new_right {
-                        match right_expiry.of(&row) {
-                            None => {}
-                            Some((latest, _)) if t > latest => session.give((late(&row, &right_expiry), t, d)),
-                            Some((_, until)) => {
-                                if let Some(partners) = lefts.rows.get(&key) {
-                                    for (l, _, dl) in partners {
-                                        session.give((Ok(l.concat(&row)), t, dl * d));
-                                    }
-                                }
-                                rights.insert(key, row, until, d);
-                            }
-                        }
-                    }
+                    let mut out = Vec::new();
+                    admit(new_left, t, &left_expiry, &mut lefts, &rights, true, &relation, &mut out);
+                    admit(new_right, t, &right_expiry, &mut rights, &lefts, false, &relation, &mut out);
+                    output.session(&cap).give_iterator(out.into_iter());
                 }
                 if let Some(m) = &metrics {
                     let held = lefts.held + rights.held;
